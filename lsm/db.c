@@ -1,0 +1,955 @@
+/*
+ * db.c - the lsm_db handle: open and recovery, the write path (group commit
+ * into the WAL, then the memtable), the read path (memtables, then the
+ * levels), and the version bookkeeping that flush and compaction share.
+ *
+ * Write path.  Writers queue on db->mu; the writer at the head (the leader)
+ * gathers the batches queued behind it into one, appends that as one WAL
+ * record (and fsyncs once if any of them asked for sync), inserts it into the
+ * memtable with mu released, then publishes the new last sequence and wakes
+ * the writers it carried.  Only the leader touches the memtable, which is the
+ * one-writer rule the skiplist needs; readers never wait for it.
+ *
+ * A full memtable becomes immutable and gets a new WAL; the old WAL is synced
+ * first, so a synced write in the new WAL never survives a crash that an
+ * earlier write in the old one did not (recovery yields a prefix).
+ */
+#include "db_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GROUP_MAX_BYTES (1u << 20)
+#define MANIFEST_ROLL_BYTES (4u << 20)
+
+uint64_t lsm_now_micros(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void lsm_options_init(lsm_options *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	opt->create_if_missing = 1;
+	opt->write_buffer_size = 4u << 20;
+	opt->max_immutable_memtables = 2;
+	opt->block_size = 4096;
+	opt->block_restart_interval = 16;
+	opt->bloom_bits_per_key = 10;
+	opt->compression = LSM_COMPRESS_LZ4;
+	opt->block_cache_size = 8u << 20;
+	opt->max_open_files = 1000;
+	opt->target_file_size = 2u << 20;
+	opt->max_bytes_for_level_base = 10u << 20;
+	opt->level_size_ratio = 10;
+	opt->l0_compaction_trigger = 4;
+	opt->l0_slowdown_trigger = 8;
+	opt->l0_stop_trigger = 12;
+	opt->background_threads = 2;
+}
+
+void lsm_read_options_init(lsm_read_options *ro)
+{
+	ro->snapshot = NULL;
+	ro->fill_cache = 1;
+}
+
+void lsm_write_options_init(lsm_write_options *wo)
+{
+	wo->sync = 0;
+}
+
+/* Clamps options to workable values, so a zeroed field means "default". */
+void lsm_db_sanitize_options(lsm_options *o)
+{
+	lsm_options d;
+	lsm_options_init(&d);
+	if (o->write_buffer_size < 4096) o->write_buffer_size = d.write_buffer_size;
+	if (o->max_immutable_memtables < 1) o->max_immutable_memtables = 1;
+	if (o->max_immutable_memtables > LSM_MAX_IMM) o->max_immutable_memtables = LSM_MAX_IMM;
+	if (o->block_size < 256) o->block_size = d.block_size;
+	if (o->block_restart_interval < 1) o->block_restart_interval = d.block_restart_interval;
+	if (o->bloom_bits_per_key < 0) o->bloom_bits_per_key = 0;
+	if (o->max_open_files < 16) o->max_open_files = 16;
+	if (o->target_file_size < 4096) o->target_file_size = d.target_file_size;
+	if (o->max_bytes_for_level_base < 4096) o->max_bytes_for_level_base = d.max_bytes_for_level_base;
+	if (o->level_size_ratio < 2) o->level_size_ratio = d.level_size_ratio;
+	if (o->l0_compaction_trigger < 1) o->l0_compaction_trigger = d.l0_compaction_trigger;
+	if (o->l0_slowdown_trigger < o->l0_compaction_trigger) o->l0_slowdown_trigger = o->l0_compaction_trigger;
+	if (o->l0_stop_trigger < o->l0_slowdown_trigger) o->l0_stop_trigger = o->l0_slowdown_trigger;
+	if (o->background_threads < 1) o->background_threads = 1;
+	if (o->background_threads > 8) o->background_threads = 8;
+}
+
+/* ---- versions, pending outputs, obsolete files ------------------------- */
+
+void lsm_version_ref(lsm_version *v)
+{
+	v->refs++;
+}
+
+void lsm_version_unref(lsm_db *db, lsm_version *v)
+{
+	if (--v->refs > 0)
+		return;
+	v->prev->next = v->next;
+	v->next->prev = v->prev;
+	lsm_version_free(v, &db->obsolete, &db->nobsolete, &db->cap_obsolete);
+}
+
+uint64_t lsm_db_new_file_number(lsm_db *db)
+{
+	return db->next_file++;
+}
+
+void lsm_db_pending_add(lsm_db *db, uint64_t number)
+{
+	if (db->npending == db->cap_pending) {
+		int cap = db->cap_pending ? db->cap_pending * 2 : 16;
+		uint64_t *p = realloc(db->pending_outputs, (size_t)cap * sizeof(*p));
+		if (!p)
+			return;   /* only protects against the open-time sweep, which cannot run now */
+		db->pending_outputs = p;
+		db->cap_pending = cap;
+	}
+	db->pending_outputs[db->npending++] = number;
+}
+
+void lsm_db_pending_remove(lsm_db *db, uint64_t number)
+{
+	for (int i = 0; i < db->npending; i++)
+		if (db->pending_outputs[i] == number) {
+			db->pending_outputs[i] = db->pending_outputs[--db->npending];
+			return;
+		}
+}
+
+void lsm_db_obsolete_add(lsm_db *db, uint64_t number)
+{
+	if (db->nobsolete == db->cap_obsolete) {
+		int cap = db->cap_obsolete ? db->cap_obsolete * 2 : 16;
+		uint64_t *p = realloc(db->obsolete, (size_t)cap * sizeof(*p));
+		if (!p)
+			return;   /* left for the sweep at the next open */
+		db->obsolete = p;
+		db->cap_obsolete = cap;
+	}
+	db->obsolete[db->nobsolete++] = number;
+}
+
+/* Deletes the tables no version needs any more.  REQUIRES: mu, which is
+ * dropped around the unlinks. */
+void lsm_db_delete_obsolete(lsm_db *db)
+{
+	uint64_t *list = db->obsolete;
+	int n = db->nobsolete;
+	char path[PATH_MAX];
+
+	if (n == 0)
+		return;
+	db->obsolete = NULL;
+	db->nobsolete = db->cap_obsolete = 0;
+	db->deleting++;
+	pthread_mutex_unlock(&db->mu);
+	for (int i = 0; i < n; i++) {
+		lsm_table_cache_evict(db->tables, list[i]);
+		lsm_filename(path, sizeof(path), db->dir, LSM_FILE_SST, list[i]);
+		env_unlink(db->env, path);
+	}
+	free(list);
+	pthread_mutex_lock(&db->mu);
+	db->deleting--;
+	pthread_cond_broadcast(&db->idle_cv);
+}
+
+uint64_t lsm_db_oldest_snapshot(lsm_db *db)
+{
+	if (db->snapshots.next != &db->snapshots)
+		return db->snapshots.next->seq;
+	return atomic_load(&db->last_seq);
+}
+
+/* ---- super versions: what readers reference ---------------------------- */
+
+static void super_unref(lsm_db *db, lsm_super *sv, bool locked)
+{
+	if (!sv || atomic_fetch_sub(&sv->refs, 1) != 1)
+		return;
+	lsm_memtable_unref(sv->mem);
+	for (int i = 0; i < sv->nimm; i++)
+		lsm_memtable_unref(sv->imm[i]);
+	if (locked) {
+		lsm_version_unref(db, sv->version);
+	} else {
+		/* A reader held the last reference to a replaced version: the
+		 * tables only it needed go now, not at the next compaction. */
+		pthread_mutex_lock(&db->mu);
+		lsm_version_unref(db, sv->version);
+		lsm_db_delete_obsolete(db);
+		pthread_mutex_unlock(&db->mu);
+	}
+	free(sv);
+}
+
+/* Publishes the current memtables and version to readers.  REQUIRES: mu.
+ * The super is preallocated with room for LSM_MAX_IMM, so this cannot fail
+ * after a state change has been made. */
+void lsm_db_install_super(lsm_db *db, lsm_super *sv)
+{
+	atomic_init(&sv->refs, 1);
+	sv->mem = db->mem;
+	lsm_memtable_ref(sv->mem);
+	sv->nimm = db->nimm;
+	sv->imm = (lsm_memtable **)(sv + 1);
+	for (int i = 0; i < db->nimm; i++) {
+		sv->imm[i] = db->imm[db->nimm - 1 - i].mem;
+		lsm_memtable_ref(sv->imm[i]);
+	}
+	sv->version = db->current;
+	lsm_version_ref(sv->version);
+	lsm_super *old = db->super;
+	db->super = sv;
+	super_unref(db, old, true);
+}
+
+lsm_super *lsm_db_super_alloc(void)
+{
+	return malloc(sizeof(lsm_super) + LSM_MAX_IMM * sizeof(lsm_memtable *));
+}
+
+static lsm_super *super_get(lsm_db *db)
+{
+	pthread_mutex_lock(&db->mu);
+	lsm_super *sv = db->super;
+	atomic_fetch_add(&sv->refs, 1);
+	pthread_mutex_unlock(&db->mu);
+	return sv;
+}
+
+/* ---- version changes --------------------------------------------------- */
+
+static void set_bg_error(lsm_db *db, int err)
+{
+	if (db->bg_error == 0 && err < 0)
+		db->bg_error = err;
+	pthread_cond_broadcast(&db->idle_cv);
+	pthread_cond_broadcast(&db->bg_cv);
+}
+
+/* Starts a fresh manifest holding v, for when the current one has grown. */
+static int roll_manifest(lsm_db *db, const lsm_version *v, uint64_t log_number, uint64_t next_file,
+                         uint64_t last_seq, uint64_t number)
+{
+	lsm_log_writer *w;
+	char path[PATH_MAX];
+	int r = lsm_manifest_create(db->env, db->dir, number, v, log_number, next_file, last_seq, &w);
+
+	if (r < 0)
+		return r;
+	lsm_log_writer_close(db->manifest);
+	lsm_filename(path, sizeof(path), db->dir, LSM_FILE_MANIFEST, db->manifest_number);
+	env_unlink(db->env, path);
+	db->manifest = w;
+	db->manifest_number = number;
+	return 0;
+}
+
+int lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e)
+{
+	lsm_version *nv;
+	lsm_super *sv;
+	int r;
+
+	while (db->manifest_busy)
+		pthread_cond_wait(&db->idle_cv, &db->mu);
+	if (db->bg_error)
+		return db->bg_error;
+	sv = lsm_db_super_alloc();
+	if (!sv)
+		return -ENOMEM;
+	db->manifest_busy = true;
+	if (!e->has_log_number) {
+		e->has_log_number = true;
+		e->log_number = db->log_number;
+	}
+	e->has_next_file = true;
+	e->has_last_seq = true;
+	r = lsm_version_apply(db->current, e, &db->opt, &nv);
+	if (r < 0) {
+		db->manifest_busy = false;
+		free(sv);
+		return r;
+	}
+	/* The next file number is reserved before the manifest is written, so a
+	 * roll can take one without racing other allocations. */
+	uint64_t roll_number = 0;
+	bool roll = lsm_log_writer_size(db->manifest) > MANIFEST_ROLL_BYTES;
+	if (roll)
+		roll_number = lsm_db_new_file_number(db);
+	e->next_file = db->next_file;
+	e->last_seq = atomic_load(&db->last_seq);
+	pthread_mutex_unlock(&db->mu);
+	/* New tables must be durable names before the manifest points at them:
+	 * their data was synced by the builder, their directory entries not. */
+	r = e->nadded ? env_sync_dir(db->env, db->dir) : 0;
+	if (r < 0)
+		r = lsm_errf(r, "%s: directory sync failed", db->dir);
+	else if (roll)
+		r = roll_manifest(db, nv, e->log_number, e->next_file, e->last_seq, roll_number);
+	else
+		r = lsm_manifest_append(db->manifest, e);
+	pthread_mutex_lock(&db->mu);
+	db->manifest_busy = false;
+	pthread_cond_broadcast(&db->idle_cv);
+	if (r < 0) {
+		/* The edit's files must outlive this failed version: pin them
+		 * across the free, which leaves each count as it was before. */
+		for (int i = 0; i < e->nadded; i++)
+			e->added[i].meta->refs++;
+		lsm_version_free(nv, NULL, NULL, NULL);
+		for (int i = 0; i < e->nadded; i++)
+			e->added[i].meta->refs--;
+		free(sv);
+		set_bg_error(db, lsm_errf(r, "MANIFEST write failed; the store is read-only until reopened"));
+		return r;
+	}
+	nv->refs = 1;
+	nv->next = &db->versions;
+	nv->prev = db->versions.prev;
+	nv->prev->next = nv;
+	db->versions.prev = nv;
+	lsm_version *old = db->current;
+	db->current = nv;
+	db->log_number = e->log_number;
+	lsm_db_install_super(db, sv);
+	lsm_version_unref(db, old);
+	return 0;
+}
+
+/* ---- background work --------------------------------------------------- */
+
+/* Flushes the oldest immutable memtable.  REQUIRES: mu, nimm > 0. */
+static void flush_one(lsm_db *db)
+{
+	lsm_imm imm = db->imm[0];
+	lsm_version_edit edit;
+	char path[PATH_MAX];
+	int r;
+
+	db->flush_running = true;
+	pthread_mutex_unlock(&db->mu);
+	lsm_edit_init(&edit);
+	r = lsm_build_level0(db, imm.mem, &edit, 0);
+	pthread_mutex_lock(&db->mu);
+	if (r == 0) {
+		edit.has_log_number = true;
+		edit.log_number = db->nimm > 1 ? db->imm[1].log_number : db->mem_log_number;
+		r = lsm_db_log_and_apply(db, &edit);
+	}
+	/* On failure the table stays on disk: the manifest record naming it may
+	 * have been written; the next open's sweep decides. */
+	for (int i = 0; i < edit.nadded; i++)
+		lsm_db_pending_remove(db, edit.added[i].meta->number);
+	if (r == 0) {
+		lsm_super *sv = lsm_db_super_alloc();
+		memmove(db->imm, db->imm + 1, (size_t)(db->nimm - 1) * sizeof(*db->imm));
+		db->nimm--;
+		if (sv)
+			lsm_db_install_super(db, sv);
+		else
+			set_bg_error(db, -ENOMEM);
+		lsm_memtable_unref(imm.mem);
+		atomic_fetch_add(&db->st_flushes, 1);
+		lsm_filename(path, sizeof(path), db->dir, LSM_FILE_WAL, imm.log_number);
+		pthread_mutex_unlock(&db->mu);
+		env_unlink(db->env, path);
+		pthread_mutex_lock(&db->mu);
+	} else {
+		set_bg_error(db, r);
+	}
+	lsm_edit_done(&edit);
+	db->flush_running = false;
+	lsm_db_delete_obsolete(db);
+	pthread_cond_broadcast(&db->idle_cv);
+	pthread_cond_broadcast(&db->bg_cv);
+}
+
+void *lsm_flush_thread(void *arg)
+{
+	lsm_db *db = arg;
+
+	pthread_mutex_lock(&db->mu);
+	while (!db->shutting_down) {
+		if (db->nimm == 0 || db->bg_error) {
+			pthread_cond_wait(&db->bg_cv, &db->mu);
+			continue;
+		}
+		flush_one(db);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return NULL;
+}
+
+void *lsm_compaction_thread(void *arg)
+{
+	lsm_db *db = arg;
+
+	pthread_mutex_lock(&db->mu);
+	while (!db->shutting_down) {
+		lsm_compaction *c = db->bg_error ? NULL : lsm_compaction_pick(db);
+		if (!c) {
+			pthread_cond_wait(&db->bg_cv, &db->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&db->mu);
+		int r = lsm_compaction_run(db, c);
+		pthread_mutex_lock(&db->mu);
+		if (r < 0)
+			set_bg_error(db, r);
+		lsm_db_delete_obsolete(db);
+	}
+	pthread_mutex_unlock(&db->mu);
+	return NULL;
+}
+
+/* ---- the write path ---------------------------------------------------- */
+
+/* Creates a new WAL file and makes its creation durable. */
+int lsm_db_new_wal(lsm_db *db, uint64_t number, lsm_log_writer **ret)
+{
+	char path[PATH_MAX];
+	int r;
+
+	lsm_log_writer *w;
+
+	lsm_filename(path, sizeof(path), db->dir, LSM_FILE_WAL, number);
+	r = lsm_log_writer_open(db->env, path, LSM_LOG_KIND_WAL, &w);
+	if (r < 0)
+		return r;
+	r = env_sync_dir(db->env, db->dir);
+	if (r < 0) {
+		lsm_log_writer_close(w);
+		env_unlink(db->env, path);
+		return lsm_errf(r, "%s: directory sync failed", db->dir);
+	}
+	*ret = w;
+	return 0;
+}
+
+/* Makes room in the memtable, switching to a new one if it is full (or if
+ * force and it holds anything).  REQUIRES: mu, caller is the write leader. */
+static int make_room(lsm_db *db, bool force)
+{
+	bool allow_delay = !force;
+
+	for (;;) {
+		if (db->bg_error)
+			return -EROFS;
+		int l0 = db->current->files[0].n;
+		if (allow_delay && l0 >= db->opt.l0_slowdown_trigger) {
+			/* Spread the wait over many writes instead of one long stop. */
+			uint64_t t = lsm_now_micros();
+			pthread_mutex_unlock(&db->mu);
+			usleep(1000);
+			pthread_mutex_lock(&db->mu);
+			atomic_fetch_add(&db->st_stall_micros, lsm_now_micros() - t);
+			allow_delay = false;
+			continue;
+		}
+		if (!force && lsm_memtable_usage(db->mem) < db->opt.write_buffer_size)
+			return 0;
+		if (force && lsm_memtable_entries(db->mem) == 0)
+			return 0;
+		if (db->nimm >= db->opt.max_immutable_memtables || l0 >= db->opt.l0_stop_trigger) {
+			uint64_t t = lsm_now_micros();
+			pthread_cond_wait(&db->idle_cv, &db->mu);
+			atomic_fetch_add(&db->st_stall_micros, lsm_now_micros() - t);
+			continue;
+		}
+		lsm_memtable *mem;
+		lsm_log_writer *wal;
+		lsm_super *sv = lsm_db_super_alloc();
+		uint64_t number = lsm_db_new_file_number(db);
+		int r = sv ? lsm_memtable_new(&mem) : -ENOMEM;
+		if (r == 0) {
+			r = lsm_db_new_wal(db, number, &wal);
+			if (r < 0)
+				lsm_memtable_unref(mem);
+		}
+		if (r == 0) {
+			r = lsm_log_writer_sync(db->wal);
+			if (r < 0) {
+				lsm_log_writer_close(wal);
+				lsm_memtable_unref(mem);
+				set_bg_error(db, lsm_errf(r, "WAL sync failed"));
+			}
+		}
+		if (r < 0) {
+			free(sv);
+			return r;
+		}
+		lsm_log_writer_close(db->wal);
+		db->wal = wal;
+		db->imm[db->nimm].mem = db->mem;
+		db->imm[db->nimm].log_number = db->mem_log_number;
+		db->nimm++;
+		db->mem = mem;
+		db->mem_log_number = number;
+		lsm_db_install_super(db, sv);
+		pthread_cond_broadcast(&db->bg_cv);
+		force = false;
+	}
+}
+
+/* Builds the group the leader commits: its own batch plus queued ones, up
+ * to a size bound, never putting a sync write behind a non-sync leader. */
+static lsm_batch *build_group(lsm_db *db, lsm_writer **ret_last)
+{
+	lsm_writer *first = db->writers_head, *w;
+	lsm_batch *result = first->batch;
+	size_t max = GROUP_MAX_BYTES;
+
+	*ret_last = first;
+	if (first->batch->len <= (128u << 10))
+		max = first->batch->len + (128u << 10);
+	for (w = first->next; w; w = w->next) {
+		if (!w->batch || (w->sync && !first->sync))
+			break;
+		if (result->len + w->batch->len - LSM_BATCH_HEADER > max)
+			break;
+		if (result == first->batch) {
+			lsm_batch *g = db->group_batch;
+			g->len = LSM_BATCH_HEADER;
+			put_fixed32(g->rep + 8, 0);
+			g->user_bytes = 0;
+			if (lsm_batch_append(g, first->batch) < 0)
+				break;
+			result = g;
+		}
+		if (lsm_batch_append(result, w->batch) < 0)
+			break;
+		*ret_last = w;
+	}
+	return result;
+}
+
+/* Commits batch; with batch NULL, either forces a memtable switch (force)
+ * or only syncs the WAL. */
+static int write_internal(lsm_db *db, const lsm_write_options *wo, lsm_batch *batch, bool force)
+{
+	lsm_writer w = { .batch = batch, .sync = wo && wo->sync };
+	lsm_writer *last, *p;
+	int r;
+
+	pthread_cond_init(&w.cv, NULL);
+	pthread_mutex_lock(&db->mu);
+	if (db->writers_tail)
+		db->writers_tail->next = &w;
+	else
+		db->writers_head = &w;
+	db->writers_tail = &w;
+	while (!w.done && db->writers_head != &w)
+		pthread_cond_wait(&w.cv, &db->mu);
+	if (w.done) {
+		pthread_mutex_unlock(&db->mu);
+		pthread_cond_destroy(&w.cv);
+		return w.status;
+	}
+
+	r = make_room(db, force);
+	last = &w;
+	if (r == 0 && batch) {
+		lsm_batch *group = build_group(db, &last);
+		uint64_t seq = atomic_load(&db->last_seq) + 1;
+		uint32_t count = get_fixed32(group->rep + 8);
+		bool sync = w.sync;
+
+		lsm_batch_set_seq(group, seq);
+		pthread_mutex_unlock(&db->mu);
+		r = lsm_log_writer_add(db->wal, group->rep, group->len);
+		if (r == 0 && sync) {
+			r = lsm_log_writer_sync(db->wal);
+			atomic_fetch_add(&db->st_wal_syncs, 1);
+		}
+		if (r == 0)
+			r = lsm_batch_insert(group->rep, group->len, db->mem);
+		pthread_mutex_lock(&db->mu);
+		if (r == 0) {
+			atomic_store(&db->last_seq, seq + count - 1);
+			atomic_fetch_add(&db->st_user_bytes, group->user_bytes);
+			atomic_fetch_add(&db->st_wal_bytes, group->len);
+		} else {
+			/* The WAL may hold a torn record now: nothing more may be
+			 * appended behind it, and nothing after it acknowledged. */
+			set_bg_error(db, lsm_errf(r, "WAL append failed; the store is read-only until reopened"));
+		}
+	} else if (r == 0 && !force && w.sync) {
+		lsm_log_writer *wal = db->wal;
+		pthread_mutex_unlock(&db->mu);
+		r = lsm_log_writer_sync(wal);
+		atomic_fetch_add(&db->st_wal_syncs, 1);
+		pthread_mutex_lock(&db->mu);
+		if (r < 0)
+			set_bg_error(db, lsm_errf(r, "WAL sync failed; the store is read-only until reopened"));
+	}
+
+	for (;;) {
+		p = db->writers_head;
+		db->writers_head = p->next;
+		if (!db->writers_head)
+			db->writers_tail = NULL;
+		if (p != &w) {
+			p->status = r;
+			p->done = true;
+			pthread_cond_signal(&p->cv);
+		}
+		if (p == last)
+			break;
+	}
+	if (db->writers_head)
+		pthread_cond_signal(&db->writers_head->cv);
+	pthread_mutex_unlock(&db->mu);
+	pthread_cond_destroy(&w.cv);
+	return r;
+}
+
+int lsm_write(lsm_db *db, const lsm_write_options *wo, lsm_batch *batch)
+{
+	if (!db || !batch)
+		return -EINVAL;
+	if (get_fixed32(batch->rep + 8) == 0)
+		return 0;
+	return write_internal(db, wo, batch, false);
+}
+
+/* One put or delete, encoded as a one-record batch on the stack when small:
+ * the common case costs no allocation. */
+static int write_one(lsm_db *db, const lsm_write_options *wo, unsigned type,
+                     const void *key, size_t klen, const void *val, size_t vlen)
+{
+	uint8_t stackbuf[512], *rep = stackbuf, *p;
+	size_t need = LSM_BATCH_HEADER + 1 + VARINT32_MAX * 2 + klen + vlen;
+	int r;
+
+	if (!db || klen > LSM_MAX_KEY || (!key && klen))
+		return lsm_errf(-EINVAL, "key of %zu bytes (limit %u)", klen, LSM_MAX_KEY);
+	if (vlen > LSM_MAX_VALUE || (!val && vlen))
+		return lsm_errf(-EINVAL, "value of %zu bytes (limit %u)", vlen, LSM_MAX_VALUE);
+	if (need > sizeof(stackbuf) && !(rep = malloc(need)))
+		return -ENOMEM;
+	memset(rep, 0, LSM_BATCH_HEADER);
+	put_fixed32(rep + 8, 1);
+	p = rep + LSM_BATCH_HEADER;
+	*p++ = (uint8_t)type;
+	p = put_varint32(p, (uint32_t)klen);
+	if (klen)
+		memcpy(p, key, klen);
+	p += klen;
+	if (type == LSM_TYPE_VALUE) {
+		p = put_varint32(p, (uint32_t)vlen);
+		if (vlen)
+			memcpy(p, val, vlen);
+		p += vlen;
+	}
+	lsm_batch b = { .rep = rep, .len = (size_t)(p - rep), .cap = need, .user_bytes = klen + vlen };
+	r = write_internal(db, wo, &b, false);
+	if (rep != stackbuf)
+		free(rep);
+	return r;
+}
+
+int lsm_put(lsm_db *db, const lsm_write_options *wo, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	return write_one(db, wo, LSM_TYPE_VALUE, key, klen, val, vlen);
+}
+
+int lsm_delete(lsm_db *db, const lsm_write_options *wo, const void *key, size_t klen)
+{
+	return write_one(db, wo, LSM_TYPE_DELETE, key, klen, NULL, 0);
+}
+
+int lsm_sync(lsm_db *db)
+{
+	lsm_write_options wo = { .sync = 1 };
+
+	/* Through the writer queue: the leader owns the WAL, and waiting in line
+	 * orders this sync after every write acknowledged before it. */
+	return write_internal(db, &wo, NULL, false);
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size_t klen,
+            void **ret_val, size_t *ret_len)
+{
+	uint8_t stackbuf[256], *lk = stackbuf;
+	lsm_slice ukey = lsm_slice_make(key, klen), value;
+	unsigned type;
+	lsm_super *sv;
+	uint64_t seq;
+	int r = 0;
+
+	if (!db || !ret_val || !ret_len || klen > LSM_MAX_KEY)
+		return -EINVAL;
+	if (klen + 8 > sizeof(stackbuf) && !(lk = malloc(klen + 8)))
+		return -ENOMEM;
+	sv = super_get(db);
+	seq = ro && ro->snapshot ? ro->snapshot->seq : atomic_load(&db->last_seq);
+	lsm_slice lookup = lsm_slice_make(lk, lsm_ikey_encode(lk, ukey, seq, LSM_TYPE_SEEK));
+
+	int found = lsm_memtable_get(sv->mem, ukey, seq, &type, &value);
+	for (int i = 0; !found && i < sv->nimm; i++)
+		found = lsm_memtable_get(sv->imm[i], ukey, seq, &type, &value);
+	if (found) {
+		if (type == LSM_TYPE_VALUE) {
+			void *v = malloc(value.len ? value.len : 1);
+			if (!v) {
+				r = -ENOMEM;
+			} else {
+				if (value.len)
+					memcpy(v, value.data, value.len);
+				*ret_val = v;
+				*ret_len = value.len;
+			}
+		} else {
+			r = -ENOENT;
+		}
+	} else {
+		void *v;
+		size_t len;
+		r = lsm_version_get(sv->version, db->tables, lookup, !ro || ro->fill_cache, &type, &v, &len);
+		if (r == 1 && type == LSM_TYPE_VALUE) {
+			*ret_val = v;
+			*ret_len = len;
+			r = 0;
+		} else if (r >= 0) {
+			r = -ENOENT;
+		}
+	}
+	super_unref(db, sv, false);
+	if (lk != stackbuf)
+		free(lk);
+	return r;
+}
+
+int lsm_snapshot_new(lsm_db *db, const lsm_snapshot **ret_snap)
+{
+	lsm_snapshot *s = malloc(sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_lock(&db->mu);
+	s->seq = atomic_load(&db->last_seq);
+	s->next = &db->snapshots;
+	s->prev = db->snapshots.prev;
+	s->prev->next = s;
+	db->snapshots.prev = s;
+	pthread_mutex_unlock(&db->mu);
+	*ret_snap = s;
+	return 0;
+}
+
+void lsm_snapshot_release(lsm_db *db, const lsm_snapshot *snap)
+{
+	lsm_snapshot *s = (lsm_snapshot *)snap;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&db->mu);
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	pthread_mutex_unlock(&db->mu);
+	free(s);
+}
+
+struct lsm_iter {
+	lsm_db *db;
+	lsm_iiter *it;
+	lsm_super *sv;
+};
+
+static void iter_cleanup(void *arg)
+{
+	struct lsm_iter *pub = arg;
+	lsm_db *db = pub->db;
+
+	pthread_mutex_lock(&db->mu);
+	super_unref(db, pub->sv, true);
+	db->open_iters--;
+	lsm_db_delete_obsolete(db);
+	pthread_mutex_unlock(&db->mu);
+}
+
+int lsm_iter_new(lsm_db *db, const lsm_read_options *ro, lsm_iter **ret_iter)
+{
+	lsm_iter *pub = calloc(1, sizeof(*pub));
+	lsm_iiter **its = NULL, *merged = NULL;
+	bool fill = !ro || ro->fill_cache;
+	uint64_t seq;
+	int n = 0, r;
+
+	if (!pub)
+		return -ENOMEM;
+	pub->db = db;
+	pthread_mutex_lock(&db->mu);
+	pub->sv = db->super;
+	atomic_fetch_add(&pub->sv->refs, 1);
+	db->open_iters++;
+	seq = ro && ro->snapshot ? ro->snapshot->seq : atomic_load(&db->last_seq);
+	pthread_mutex_unlock(&db->mu);
+
+	lsm_super *sv = pub->sv;
+	its = calloc((size_t)(1 + sv->nimm + sv->version->files[0].n + LSM_MAX_LEVELS), sizeof(*its));
+	r = its ? lsm_memtable_iter_new(sv->mem, &its[n]) : -ENOMEM;
+	if (r == 0)
+		n++;
+	for (int i = 0; r == 0 && i < sv->nimm; i++) {
+		r = lsm_memtable_iter_new(sv->imm[i], &its[n]);
+		if (r == 0)
+			n++;
+	}
+	if (r == 0)
+		r = lsm_version_add_iters(sv->version, db->tables, fill, its, &n);
+	if (r == 0) {
+		r = lsm_merge_iter_new(its, n, lsm_ikey_cmp, &merged);
+		n = 0;   /* owned by the merge now, even on failure */
+	}
+	if (r < 0) {
+		for (int i = 0; i < n; i++)
+			iiter_destroy(its[i]);
+		free(its);
+		iter_cleanup(pub);
+		free(pub);
+		return r;
+	}
+	free(its);
+	/* On failure this destroys merged and runs iter_cleanup itself. */
+	r = lsm_db_iter_new(merged, seq, iter_cleanup, pub, &pub->it);
+	if (r < 0) {
+		free(pub);
+		return r;
+	}
+	*ret_iter = pub;
+	return 0;
+}
+
+void lsm_iter_free(lsm_iter *it)
+{
+	if (!it)
+		return;
+	iiter_destroy(it->it);
+	free(it);
+}
+
+void lsm_iter_seek(lsm_iter *it, const void *key, size_t klen) { iiter_seek(it->it, lsm_slice_make(key, klen)); }
+void lsm_iter_seek_to_first(lsm_iter *it) { iiter_seek_to_first(it->it); }
+void lsm_iter_seek_to_last(lsm_iter *it) { iiter_seek_to_last(it->it); }
+void lsm_iter_next(lsm_iter *it) { iiter_next(it->it); }
+void lsm_iter_prev(lsm_iter *it) { iiter_prev(it->it); }
+int lsm_iter_valid(const lsm_iter *it) { return iiter_valid(it->it); }
+int lsm_iter_status(const lsm_iter *it) { return iiter_status(it->it); }
+
+const void *lsm_iter_key(const lsm_iter *it, size_t *ret_len)
+{
+	lsm_slice k = iiter_key(it->it);
+	*ret_len = k.len;
+	return k.data;
+}
+
+int lsm_iter_value(lsm_iter *it, const void **ret_val, size_t *ret_len)
+{
+	lsm_slice v = iiter_value(it->it);
+	*ret_val = v.data;
+	*ret_len = v.len;
+	return 0;
+}
+
+/* ---- flush, compaction, idle ------------------------------------------- */
+
+int lsm_flush(lsm_db *db)
+{
+	int r = write_internal(db, NULL, NULL, true);
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&db->mu);
+	while (!db->bg_error && (db->nimm > 0 || db->flush_running))
+		pthread_cond_wait(&db->idle_cv, &db->mu);
+	r = db->bg_error;
+	pthread_mutex_unlock(&db->mu);
+	return r;
+}
+
+int lsm_compact_range(lsm_db *db, const void *begin, size_t blen, const void *end, size_t elen)
+{
+	lsm_slice b = lsm_slice_make(begin, blen), e = lsm_slice_make(end, elen);
+	int r = lsm_flush(db), deepest = 0;
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&db->mu);
+	while (db->manual_compaction)
+		pthread_cond_wait(&db->idle_cv, &db->mu);
+	db->manual_compaction = true;
+	while (db->running_compactions > 0)
+		pthread_cond_wait(&db->idle_cv, &db->mu);
+	for (int level = 1; level < LSM_MAX_LEVELS; level++)
+		if (db->current->files[level].n)
+			deepest = level;
+	for (int level = 0; r == 0 && level < LSM_MAX_LEVELS - 1 && (level < deepest || level == 0); level++) {
+		lsm_compaction *c = lsm_compaction_manual(db, level, begin ? &b : NULL, end ? &e : NULL);
+		if (!c)
+			continue;
+		pthread_mutex_unlock(&db->mu);
+		r = lsm_compaction_run(db, c);
+		pthread_mutex_lock(&db->mu);
+		lsm_db_delete_obsolete(db);
+	}
+	if (r < 0)
+		set_bg_error(db, r);
+	db->manual_compaction = false;
+	pthread_cond_broadcast(&db->bg_cv);
+	pthread_cond_broadcast(&db->idle_cv);
+	pthread_mutex_unlock(&db->mu);
+	return r;
+}
+
+int lsm_wait_idle(lsm_db *db)
+{
+	int r;
+
+	pthread_mutex_lock(&db->mu);
+	for (;;) {
+		if (db->bg_error)
+			break;
+		if (db->nobsolete > 0) {
+			lsm_db_delete_obsolete(db);
+			continue;
+		}
+		/* Idle includes deletions: a caller counting files must see them gone. */
+		bool busy = db->nimm > 0 || db->flush_running || db->running_compactions > 0 || db->deleting > 0;
+		if (!busy) {
+			lsm_compaction *c = lsm_compaction_pick(db);
+			if (!c)
+				break;
+			/* Due but not yet started: run it here rather than wait. */
+			pthread_mutex_unlock(&db->mu);
+			r = lsm_compaction_run(db, c);
+			pthread_mutex_lock(&db->mu);
+			if (r < 0)
+				set_bg_error(db, r);
+			lsm_db_delete_obsolete(db);
+			continue;
+		}
+		pthread_cond_wait(&db->idle_cv, &db->mu);
+	}
+	r = db->bg_error;
+	pthread_mutex_unlock(&db->mu);
+	return r;
+}

@@ -1,0 +1,261 @@
+/*
+ * db_int.h - the engine's core state: file metadata, versions, version edits,
+ * the version set, compactions and the lsm_db handle itself.  Shared by
+ * version.c, manifest.c, compact.c, db.c and stats.c.
+ *
+ * Locking: db->mu protects everything marked "mu" below.  Readers take
+ * references (super versions) under mu and then read without it; the
+ * memtable and table readers are safe for concurrent use.
+ */
+#ifndef LSM_DB_INT_H
+#define LSM_DB_INT_H
+
+#include "lsm_int.h"
+
+#include <limits.h>
+
+/* One SSTable in some level.  Shared by every version that contains it. */
+typedef struct lsm_file_meta {
+	int refs;                   /* versions holding it; mu */
+	bool being_compacted;       /* mu */
+	uint64_t number;
+	uint64_t size;              /* bytes on disk */
+	uint8_t *smallest;          /* internal keys, malloc'd together */
+	size_t smallest_len;
+	uint8_t *largest;
+	size_t largest_len;
+} lsm_file_meta;
+
+static inline lsm_slice meta_smallest(const lsm_file_meta *f) { return lsm_slice_make(f->smallest, f->smallest_len); }
+static inline lsm_slice meta_largest(const lsm_file_meta *f) { return lsm_slice_make(f->largest, f->largest_len); }
+
+/* A growable array of file pointers. */
+typedef struct lsm_file_list {
+	lsm_file_meta **v;
+	int n, cap;
+} lsm_file_list;
+
+/* An immutable snapshot of which files make up each level.  Level 0 files
+ * may overlap and are kept newest (highest number) first; the other levels
+ * are sorted by smallest key and never overlap. */
+typedef struct lsm_version {
+	int refs;                   /* mu */
+	struct lsm_version *prev, *next;   /* the version set's live list; mu */
+	lsm_file_list files[LSM_MAX_LEVELS];
+	double compaction_score;    /* the best level's score, >= 1 means compaction is due */
+	int compaction_level;
+} lsm_version;
+
+/* A change from one version to the next, as logged in the MANIFEST. */
+typedef struct lsm_edit_file {
+	int level;
+	lsm_file_meta *meta;        /* for additions; owned by the edit until applied */
+	uint64_t number;            /* for deletions */
+} lsm_edit_file;
+
+typedef struct lsm_version_edit {
+	bool has_log_number, has_next_file, has_last_seq;
+	uint64_t log_number;        /* WALs older than this are no longer needed */
+	uint64_t next_file;
+	uint64_t last_seq;
+	lsm_edit_file *added;
+	int nadded, cap_added;
+	lsm_edit_file *deleted;
+	int ndeleted, cap_deleted;
+} lsm_version_edit;
+
+/* ---- from version.c ---------------------------------------------------- */
+
+int lsm_meta_new(uint64_t number, uint64_t size, lsm_slice smallest, lsm_slice largest,
+                 lsm_file_meta **ret_meta);
+void lsm_meta_free(lsm_file_meta *f);
+int lsm_file_list_push(lsm_file_list *l, lsm_file_meta *f);
+void lsm_file_list_done(lsm_file_list *l);
+
+void lsm_edit_init(lsm_version_edit *e);
+void lsm_edit_done(lsm_version_edit *e);   /* frees added metas still owned */
+/* Takes meta if it is new (refs 0); a meta already in a version (a trivial
+ * move) is shared, never freed by the edit. */
+int lsm_edit_add_file(lsm_version_edit *e, int level, lsm_file_meta *meta);
+int lsm_edit_delete_file(lsm_version_edit *e, int level, uint64_t number);
+/* Serializes e (appending to a malloc'd buffer). */
+int lsm_edit_encode(const lsm_version_edit *e, uint8_t **ret_buf, size_t *ret_len);
+/* Parses a record into e (initialized by the caller).  -EUCLEAN if malformed. */
+int lsm_edit_decode(lsm_version_edit *e, lsm_slice rec);
+
+/* Builds base + edit into a new version (refs 0).  The edit's added metas
+ * become shared with the new version (their refs are counted). */
+int lsm_version_apply(const lsm_version *base, const lsm_version_edit *e, const lsm_options *opt,
+                      lsm_version **ret_version);
+/* Frees v, dropping its file references; files whose count drops to zero
+ * have their numbers appended to *obsolete (grown with realloc). */
+void lsm_version_free(lsm_version *v, uint64_t **obsolete, int *nobsolete, int *cap_obsolete);
+uint64_t lsm_level_bytes(const lsm_version *v, int level);
+uint64_t lsm_max_bytes_for_level(const lsm_options *opt, int level);
+/* Sets compaction_score/level from file counts and sizes. */
+void lsm_version_score(lsm_version *v, const lsm_options *opt);
+
+/* Point lookup through the levels of v.  Returns 1 with *ret_type and a
+ * malloc'd value (for VALUE), 0 if no level holds ukey at <= seq, <0 on error. */
+int lsm_version_get(lsm_version *v, lsm_table_cache *tc, lsm_slice lookup_ikey, bool fill_cache,
+                    unsigned *ret_type, void **ret_val, size_t *ret_len);
+/* Appends iterators for every file of v (level 0 one each, other levels one
+ * concatenating iterator each) to its (an array with room for
+ * nfiles(level 0) + LSM_MAX_LEVELS). */
+int lsm_version_add_iters(lsm_version *v, lsm_table_cache *tc, bool fill_cache, lsm_iiter **its, int *n);
+/* Files of level that overlap the user-key range [begin, end] (NULL = open). */
+int lsm_version_overlapping(const lsm_version *v, int level, const lsm_slice *begin, const lsm_slice *end,
+                            lsm_file_list *ret);
+/* An iterator over a sorted, non-overlapping list of files. */
+int lsm_level_iter_new(lsm_file_meta **files, int n, lsm_table_cache *tc, bool fill_cache, lsm_iiter **ret_iter);
+
+/* ---- from manifest.c --------------------------------------------------- */
+
+/* The persistent part of the version set. */
+typedef struct lsm_manifest_state {
+	lsm_version *version;       /* recovered version (refs 0) */
+	uint64_t log_number, next_file, last_seq;
+	uint64_t manifest_number;
+} lsm_manifest_state;
+/* Reads CURRENT and replays the manifest it names.  -ENOENT if CURRENT is
+ * missing.  Corruption errors name the file. */
+int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, lsm_manifest_state *ret);
+/* Starts manifest `number` holding a snapshot of v and the counters, and
+ * points CURRENT at it atomically. */
+int lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number, const lsm_version *v,
+                        uint64_t log_number, uint64_t next_file, uint64_t last_seq,
+                        lsm_log_writer **ret_writer);
+/* Appends e and syncs. */
+int lsm_manifest_append(lsm_log_writer *w, const lsm_version_edit *e);
+
+/* ---- from compact.c ---------------------------------------------------- */
+
+typedef struct lsm_compaction {
+	int level;                  /* inputs from level and level + 1 */
+	lsm_file_list inputs[2];
+	lsm_file_list grandparents; /* level + 2 files overlapping, to cut outputs */
+	lsm_version *input_version; /* referenced while running */
+	bool trivial_move;
+} lsm_compaction;
+
+struct lsm_db;
+/* Chooses a compaction from db's current version, skipping files being
+ * compacted; marks its inputs.  NULL if nothing is due.  REQUIRES: mu held. */
+lsm_compaction *lsm_compaction_pick(struct lsm_db *db);
+/* A compaction of every file at level overlapping [begin, end] (NULL = all)
+ * into level + 1, or NULL if there are none.  REQUIRES: mu held. */
+lsm_compaction *lsm_compaction_manual(struct lsm_db *db, int level, const lsm_slice *begin, const lsm_slice *end);
+/* Writes mem to a new table and adds it to edit at level (nothing for an
+ * empty memtable).  Called without mu. */
+int lsm_build_level0(struct lsm_db *db, lsm_memtable *mem, lsm_version_edit *edit, int level);
+/* Runs c: merges, writes outputs, installs the edit.  Called without mu;
+ * takes it to install.  Frees c. */
+int lsm_compaction_run(struct lsm_db *db, lsm_compaction *c);
+
+/* ---- the db (db.c) ----------------------------------------------------- */
+
+/* What a reader needs: memtables and a version, referenced together. */
+typedef struct lsm_super {
+	atomic_int refs;
+	lsm_memtable *mem;
+	int nimm;
+	lsm_memtable **imm;         /* newest first */
+	lsm_version *version;
+} lsm_super;
+
+struct lsm_snapshot {
+	uint64_t seq;
+	struct lsm_snapshot *prev, *next;   /* mu */
+};
+
+typedef struct lsm_writer {
+	lsm_batch *batch;
+	bool sync;
+	bool done;
+	int status;
+	pthread_cond_t cv;
+	struct lsm_writer *next;
+} lsm_writer;
+
+typedef struct lsm_imm {
+	lsm_memtable *mem;
+	uint64_t log_number;        /* the WAL that holds its writes */
+} lsm_imm;
+
+struct lsm_db {
+	char *dir;
+	lsm_options opt;
+	lsm_env *env;
+	lsm_lock *lock;
+	lsm_cache *block_cache;
+	lsm_table_cache *tables;
+
+	pthread_mutex_t mu;
+	pthread_cond_t bg_cv;       /* background work changed state */
+	pthread_cond_t idle_cv;     /* a flush or compaction finished */
+
+	/* mu: */
+	lsm_memtable *mem;
+	uint64_t mem_log_number;
+	lsm_imm *imm;               /* oldest first */
+	int nimm;
+	lsm_log_writer *wal;
+	lsm_super *super;
+	lsm_version *current;
+	lsm_version versions;       /* sentinel of the live list */
+	lsm_log_writer *manifest;
+	uint64_t manifest_number;
+	bool manifest_busy;         /* an edit is being logged (mu dropped) */
+	uint64_t log_number;        /* oldest WAL still needed */
+	uint64_t next_file;
+	lsm_writer *writers_head, *writers_tail;
+	lsm_batch *group_batch;     /* scratch for group commit, leader only */
+	struct lsm_snapshot snapshots;  /* sentinel, oldest first */
+	uint64_t *pending_outputs;  /* file numbers being written */
+	int npending, cap_pending;
+	uint64_t *obsolete;         /* table numbers no version needs */
+	int nobsolete, cap_obsolete;
+	int deleting;               /* threads unlinking obsolete tables */
+	int running_compactions;
+	bool flush_running;
+	bool manual_compaction;
+	bool busy_levels[LSM_MAX_LEVELS];
+	uint8_t *compact_ptr[LSM_MAX_LEVELS];  /* round-robin position per level */
+	size_t compact_ptr_len[LSM_MAX_LEVELS];
+	bool shutting_down;
+	int bg_error;               /* sticky: the store stopped taking writes */
+	int open_iters;
+	pthread_t *threads;
+	int nthreads;
+
+	_Atomic uint64_t last_seq;  /* visible to readers; written under mu */
+
+	/* statistics, atomics so readers need no lock */
+	_Atomic uint64_t st_user_bytes, st_wal_bytes, st_flush_bytes, st_flushes;
+	_Atomic uint64_t st_compact_read, st_compact_written, st_compactions, st_compact_micros;
+	_Atomic uint64_t st_stall_micros, st_wal_syncs;
+};
+
+#define LSM_MAX_IMM 16   /* bound on max_immutable_memtables */
+
+/* From db.c, for compact.c and db_open.c: */
+void lsm_db_sanitize_options(lsm_options *o);
+lsm_super *lsm_db_super_alloc(void);                           /* room for LSM_MAX_IMM */
+void lsm_db_install_super(struct lsm_db *db, lsm_super *sv);   /* REQUIRES: mu; takes sv */
+int lsm_db_new_wal(struct lsm_db *db, uint64_t number, lsm_log_writer **ret);
+void *lsm_flush_thread(void *arg);
+void *lsm_compaction_thread(void *arg);
+uint64_t lsm_db_new_file_number(struct lsm_db *db);            /* REQUIRES: mu */
+void lsm_db_pending_add(struct lsm_db *db, uint64_t number);   /* REQUIRES: mu */
+void lsm_db_pending_remove(struct lsm_db *db, uint64_t number);/* REQUIRES: mu */
+void lsm_db_obsolete_add(struct lsm_db *db, uint64_t number);  /* REQUIRES: mu */
+/* Unlinks the tables on the obsolete list.  REQUIRES: mu (dropped meanwhile). */
+void lsm_db_delete_obsolete(struct lsm_db *db);
+uint64_t lsm_db_oldest_snapshot(struct lsm_db *db);            /* REQUIRES: mu */
+/* Logs e and makes base+e current.  REQUIRES: mu (dropped while writing). */
+int lsm_db_log_and_apply(struct lsm_db *db, lsm_version_edit *e);
+void lsm_version_ref(lsm_version *v);                          /* REQUIRES: mu */
+void lsm_version_unref(struct lsm_db *db, lsm_version *v);     /* REQUIRES: mu */
+uint64_t lsm_now_micros(void);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * table_cache.c - keeps up to max_open SSTable readers open, least recently
+ * used first out.  It is an lsm_cache keyed by the table's file number
+ * (fixed64) whose values are lsm_sst readers, each charged 1; the cache's
+ * deleter closes the reader, and a pinned handle keeps a reader alive past
+ * eviction, so a lookup or iterator never sees its table closed under it.
+ * (The cache is sharded, so the bound is max_open rounded up to a multiple of
+ * the shard count.)
+ *
+ * Two threads missing on the same table both open it; the second insert
+ * replaces the first, which closes when its user lets go.  That is rarer and
+ * cheaper than holding a lock across the open's I/O.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsm_int.h"
+
+struct lsm_table_cache {
+	lsm_env *env;
+	char *dir;
+	lsm_cache *cache;           /* number -> lsm_sst*, charge 1 */
+	lsm_cache *block_cache;     /* handed to every reader; may be NULL */
+};
+
+int lsm_table_cache_new(lsm_env *env, const char *dir, int max_open, lsm_cache *block_cache,
+                        lsm_table_cache **ret_tc)
+{
+	if (max_open < 1)
+		return -EINVAL;
+	lsm_table_cache *tc = calloc(1, sizeof(*tc));
+	if (!tc)
+		return -ENOMEM;
+	tc->env = env;
+	tc->block_cache = block_cache;
+	int r = -ENOMEM;
+	if (!(tc->dir = strdup(dir)) || (r = lsm_cache_new((size_t)max_open, &tc->cache)) < 0) {
+		free(tc->dir);
+		free(tc);
+		return r;
+	}
+	*ret_tc = tc;
+	return 0;
+}
+
+void lsm_table_cache_free(lsm_table_cache *tc)
+{
+	if (!tc)
+		return;
+	lsm_cache_free(tc->cache);
+	free(tc->dir);
+	free(tc);
+}
+
+static void close_table(const void *key, size_t klen, void *value)
+{
+	(void)key;
+	(void)klen;
+	lsm_sst_close(value);
+}
+
+/* Returns a pinned handle on table number, opening it on a miss. */
+static int find_table(lsm_table_cache *tc, uint64_t number, uint64_t size, lsm_cache_handle **ret_h)
+{
+	uint8_t key[8];
+	put_fixed64(key, number);
+	lsm_cache_handle *h = lsm_cache_lookup(tc->cache, key, sizeof(key));
+	if (!h) {
+		char path[PATH_MAX];
+		lsm_sst *t;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%06llu.sst", tc->dir,
+		                     (unsigned long long)number) >= sizeof(path))
+			return -ENAMETOOLONG;
+		int r = lsm_sst_open(tc->env, path, size, tc->block_cache, &t);
+		if (r < 0)
+			return r;
+		h = lsm_cache_insert(tc->cache, key, sizeof(key), t, 1, close_table);
+		if (!h)
+			return -ENOMEM;     /* the deleter has closed t */
+	}
+	*ret_h = h;
+	return 0;
+}
+
+int lsm_table_cache_get(lsm_table_cache *tc, uint64_t number, uint64_t size, lsm_slice lookup_ikey,
+                        bool fill_cache, lsm_sst_found_fn fn, void *arg)
+{
+	lsm_cache_handle *h;
+	int r = find_table(tc, number, size, &h);
+	if (r < 0)
+		return r;
+	r = lsm_sst_get(lsm_cache_value(h), lookup_ikey, fill_cache, fn, arg);
+	lsm_cache_release(tc->cache, h);
+	return r;
+}
+
+/* The table iterator plus the handle that keeps its table open. */
+struct tc_iter {
+	lsm_iiter base;
+	lsm_iiter *inner;
+	lsm_table_cache *tc;
+	lsm_cache_handle *h;
+};
+
+static lsm_iiter *IN(lsm_iiter *it)
+{
+	return ((struct tc_iter *)it)->inner;
+}
+
+static bool tci_valid(lsm_iiter *it) { return iiter_valid(IN(it)); }
+static void tci_seek_to_first(lsm_iiter *it) { iiter_seek_to_first(IN(it)); }
+static void tci_seek_to_last(lsm_iiter *it) { iiter_seek_to_last(IN(it)); }
+static void tci_seek(lsm_iiter *it, lsm_slice t) { iiter_seek(IN(it), t); }
+static void tci_next(lsm_iiter *it) { iiter_next(IN(it)); }
+static void tci_prev(lsm_iiter *it) { iiter_prev(IN(it)); }
+static lsm_slice tci_key(lsm_iiter *it) { return iiter_key(IN(it)); }
+static lsm_slice tci_value(lsm_iiter *it) { return iiter_value(IN(it)); }
+static int tci_status(lsm_iiter *it) { return iiter_status(IN(it)); }
+
+static void tci_destroy(lsm_iiter *it)
+{
+	struct tc_iter *ti = (struct tc_iter *)it;
+	iiter_destroy(ti->inner);               /* before the table can close */
+	lsm_cache_release(ti->tc->cache, ti->h);
+	free(ti);
+}
+
+static const struct lsm_iiter_ops tc_iter_ops = {
+	.valid = tci_valid,
+	.seek_to_first = tci_seek_to_first,
+	.seek_to_last = tci_seek_to_last,
+	.seek = tci_seek,
+	.next = tci_next,
+	.prev = tci_prev,
+	.key = tci_key,
+	.value = tci_value,
+	.status = tci_status,
+	.destroy = tci_destroy,
+};
+
+int lsm_table_cache_iter(lsm_table_cache *tc, uint64_t number, uint64_t size, bool fill_cache,
+                         lsm_iiter **ret_iter)
+{
+	struct tc_iter *ti = malloc(sizeof(*ti));
+	if (!ti)
+		return -ENOMEM;
+	int r = find_table(tc, number, size, &ti->h);
+	if (r == 0 && (r = lsm_sst_iter_new(lsm_cache_value(ti->h), fill_cache, &ti->inner)) < 0)
+		lsm_cache_release(tc->cache, ti->h);
+	if (r < 0) {
+		free(ti);
+		return r;
+	}
+	ti->base.ops = &tc_iter_ops;
+	ti->tc = tc;
+	*ret_iter = &ti->base;
+	return 0;
+}
+
+void lsm_table_cache_evict(lsm_table_cache *tc, uint64_t number)
+{
+	uint8_t key[8];
+	put_fixed64(key, number);
+	lsm_cache_erase(tc->cache, key, sizeof(key));
+}
