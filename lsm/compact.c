@@ -420,8 +420,10 @@ static int trivial_move(lsm_db *db, lsm_compaction *c)
 	if (r == 0)
 		r = install(db, c, &edit);
 	finish(db, c);
-	pthread_mutex_unlock(&db->mu);
+	/* Under mu: once it is dropped, another thread may free the version
+	 * (and the metas) this edit points at. */
 	lsm_edit_done(&edit);
+	pthread_mutex_unlock(&db->mu);
 	return r;
 }
 
@@ -530,8 +532,8 @@ int lsm_compaction_run(lsm_db *db, lsm_compaction *c)
 		out_cleanup(&o, &edit);
 		pthread_mutex_lock(&db->mu);
 		finish(db, c);
-		pthread_mutex_unlock(&db->mu);
 		lsm_edit_done(&edit);
+		pthread_mutex_unlock(&db->mu);
 		return r;
 	}
 	free(o.smallest.p);
@@ -545,8 +547,8 @@ int lsm_compaction_run(lsm_db *db, lsm_compaction *c)
 	 * the recovered manifest does not name them. */
 	release_outputs(db, &edit);
 	finish(db, c);
-	pthread_mutex_unlock(&db->mu);
 	lsm_edit_done(&edit);
+	pthread_mutex_unlock(&db->mu);
 	atomic_fetch_add(&db->st_compact_read, read);
 	atomic_fetch_add(&db->st_compact_written, written);
 	atomic_fetch_add(&db->st_compactions, 1);

@@ -319,6 +319,7 @@ int lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e)
 		set_bg_error(db, lsm_errf(r, "MANIFEST write failed; the store is read-only until reopened"));
 		return r;
 	}
+	e->applied = true;
 	nv->refs = 1;
 	nv->next = &db->versions;
 	nv->prev = db->versions.prev;
@@ -356,6 +357,7 @@ static void flush_one(lsm_db *db)
 	 * have been written; the next open's sweep decides. */
 	for (int i = 0; i < edit.nadded; i++)
 		lsm_db_pending_remove(db, edit.added[i].meta->number);
+	lsm_edit_done(&edit);
 	if (r == 0) {
 		lsm_super *sv = lsm_db_super_alloc();
 		memmove(db->imm, db->imm + 1, (size_t)(db->nimm - 1) * sizeof(*db->imm));
@@ -373,7 +375,6 @@ static void flush_one(lsm_db *db)
 	} else {
 		set_bg_error(db, r);
 	}
-	lsm_edit_done(&edit);
 	db->flush_running = false;
 	lsm_db_delete_obsolete(db);
 	pthread_cond_broadcast(&db->idle_cv);

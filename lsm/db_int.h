@@ -55,6 +55,7 @@ typedef struct lsm_edit_file {
 
 typedef struct lsm_version_edit {
 	bool has_log_number, has_next_file, has_last_seq;
+	bool applied;               /* installed: its metas belong to versions */
 	uint64_t log_number;        /* WALs older than this are no longer needed */
 	uint64_t next_file;
 	uint64_t last_seq;
@@ -73,7 +74,9 @@ int lsm_file_list_push(lsm_file_list *l, lsm_file_meta *f);
 void lsm_file_list_done(lsm_file_list *l);
 
 void lsm_edit_init(lsm_version_edit *e);
-void lsm_edit_done(lsm_version_edit *e);   /* frees added metas still owned */
+/* Frees added metas no version took (refs 0).  REQUIRES: mu if the edit was
+ * applied to the db's versions, since another thread may free them. */
+void lsm_edit_done(lsm_version_edit *e);
 /* Takes meta if it is new (refs 0); a meta already in a version (a trivial
  * move) is shared, never freed by the edit. */
 int lsm_edit_add_file(lsm_version_edit *e, int level, lsm_file_meta *meta);

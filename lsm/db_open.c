@@ -377,6 +377,7 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **ret_db)
 	r = lsm_version_apply(db->current, &edit, &db->opt, &nv);
 	if (r < 0)
 		goto fail;
+	edit.applied = true;
 	nv->refs = 1;
 	nv->next = &db->versions;
 	nv->prev = db->versions.prev;
@@ -407,11 +408,13 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **ret_db)
 	free(db->obsolete);
 	db->obsolete = NULL;
 	db->nobsolete = db->cap_obsolete = 0;
+	/* Before the threads start: after that a compaction may free the metas
+	 * this edit points at. */
+	lsm_edit_done(&edit);
 	r = start_threads(db);
 	if (r < 0)
 		goto fail;
 	free(listing.v);
-	lsm_edit_done(&edit);
 	*ret_db = db;
 	lsm_clear_error();   /* expected failures on the way (mkdir EEXIST) are not news */
 	return 0;

@@ -77,7 +77,9 @@ void lsm_edit_init(lsm_version_edit *e)
 
 void lsm_edit_done(lsm_version_edit *e)
 {
-	for (int i = 0; i < e->nadded; i++)
+	/* An applied edit's metas belong to versions now (and may already be
+	 * freed with them): never look at them again. */
+	for (int i = 0; !e->applied && i < e->nadded; i++)
 		if (e->added[i].meta && e->added[i].meta->refs == 0)
 			lsm_meta_free(e->added[i].meta);
 	free(e->added);
