@@ -43,7 +43,7 @@
 static struct {
 	const char *benchmarks, *db, *compression;
 	long long num, reads, value_size, sync_num, big_value_size, big_total;
-	long long block_size, bloom_bits, cache_size, write_buffer_size;
+	long long block_size, bloom_bits, cache_size, write_buffer_size, mmap_reads;
 	long long histogram, use_existing_db, seed;
 } F = {
 	.benchmarks = "fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom,"
@@ -74,6 +74,7 @@ static const struct flag {
 	{ "block_size", &F.block_size, NULL, "data block bytes" },
 	{ "bloom_bits", &F.bloom_bits, NULL, "bloom filter bits per key, 0 = none" },
 	{ "cache_size", &F.cache_size, NULL, "block cache bytes" },
+	{ "mmap_reads", &F.mmap_reads, NULL, "1: read tables through mmap (as LevelDB does)" },
 	{ "write_buffer_size", &F.write_buffer_size, NULL, "memtable bytes" },
 	{ "compression", NULL, &F.compression, "none or lz4" },
 	{ "histogram", &F.histogram, NULL, "1: latency percentiles (always on in fillsync)" },
@@ -643,6 +644,7 @@ int main(int argc, char **argv)
 	opt.bloom_bits_per_key = (int)F.bloom_bits;
 	opt.block_cache_size = (size_t)F.cache_size;
 	opt.write_buffer_size = (size_t)F.write_buffer_size;
+	opt.mmap_reads = (int)F.mmap_reads;
 	opt.compression = strcmp(F.compression, "lz4") == 0 ? LSM_COMPRESS_LZ4 : LSM_COMPRESS_NONE;
 	rng = (uint64_t)F.seed;
 	values_init((size_t)(F.value_size > F.big_value_size ? F.value_size : F.big_value_size));

@@ -119,7 +119,7 @@ static int lz4_decode(const uint8_t *body, size_t n, uint8_t **ret_raw, size_t *
 
 int lsm_block_decode(lsm_slice stored, uint8_t **ret_raw, size_t *ret_len)
 {
-	size_t body;
+	size_t body = 0;
 	int type = check_trailer(stored, &body);
 	if (type < 0)
 		return type;
@@ -137,7 +137,7 @@ int lsm_block_decode(lsm_slice stored, uint8_t **ret_raw, size_t *ret_len)
 
 int lsm_block_decode_owned(uint8_t *stored, size_t len, uint8_t **ret_raw, size_t *ret_len)
 {
-	size_t body;
+	size_t body = 0;
 	int r = check_trailer(lsm_slice_make(stored, len), &body);
 	if (r == TYPE_NONE) {
 		/* The body is already the raw block: hand over the buffer; the

@@ -335,6 +335,41 @@ int lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e)
 
 /* ---- background work --------------------------------------------------- */
 
+/* Where a flushed table goes: level 0, or (as LevelDB does) as deep as
+ * level 2 when nothing there or above overlaps it and it would not overlap
+ * too much of the level below: sequential loads then skip the level-0
+ * merge entirely.  Only while no compaction touches levels 0-2, whose
+ * outputs could otherwise cover the gap the table falls into.
+ * REQUIRES: mu. */
+static int flush_level(lsm_db *db, const lsm_file_meta *f)
+{
+	lsm_slice lo = lsm_ikey_user(meta_smallest(f)), hi = lsm_ikey_user(meta_largest(f));
+	lsm_file_list overlap = { 0 };
+	int level = 0;
+
+	if (db->busy_levels[0] || db->busy_levels[1] || db->busy_levels[2] || db->busy_levels[3])
+		return 0;
+	if (lsm_version_overlapping(db->current, 0, &lo, &hi, &overlap) < 0 || overlap.n > 0)
+		goto out;
+	while (level < 2) {
+		overlap.n = 0;
+		if (lsm_version_overlapping(db->current, level + 1, &lo, &hi, &overlap) < 0 || overlap.n > 0)
+			break;
+		overlap.n = 0;
+		if (lsm_version_overlapping(db->current, level + 2, &lo, &hi, &overlap) < 0)
+			break;
+		uint64_t bytes = 0;
+		for (int i = 0; i < overlap.n; i++)
+			bytes += overlap.v[i]->size;
+		if (bytes > 10 * (uint64_t)db->opt.target_file_size)
+			break;
+		level++;
+	}
+out:
+	lsm_file_list_done(&overlap);
+	return level;
+}
+
 /* Flushes the oldest immutable memtable.  REQUIRES: mu, nimm > 0. */
 static void flush_one(lsm_db *db)
 {
@@ -349,6 +384,8 @@ static void flush_one(lsm_db *db)
 	r = lsm_build_level0(db, imm.mem, &edit, 0);
 	pthread_mutex_lock(&db->mu);
 	if (r == 0) {
+		if (edit.nadded == 1)
+			edit.added[0].level = flush_level(db, edit.added[0].meta);
 		edit.has_log_number = true;
 		edit.log_number = db->nimm > 1 ? db->imm[1].log_number : db->mem_log_number;
 		r = lsm_db_log_and_apply(db, &edit);

@@ -210,6 +210,8 @@ static int db_alloc(const char *dir, const lsm_options *opt, lsm_db **ret)
 		r = lsm_cache_new(db->opt.block_cache_size, &db->block_cache);
 	if (r == 0)
 		r = lsm_table_cache_new(db->env, db->dir, db->opt.max_open_files, db->block_cache, &db->tables);
+	if (r == 0)
+		lsm_table_cache_set_mmap(db->tables, db->opt.mmap_reads != 0);
 	return r;
 }
 

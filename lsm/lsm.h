@@ -76,6 +76,10 @@ typedef struct lsm_options {
 	int l0_slowdown_trigger;     /* level-0 files at which each write is delayed 1 ms.  Default: 8 */
 	int l0_stop_trigger;         /* level-0 files at which writes wait for compaction.  Default: 12 */
 	int background_threads;      /* compaction threads (flushes have their own).  Default: 2 */
+	int mmap_reads;              /* read SSTables through read-only mappings: no system
+	                                call per block read, but a table file truncated or
+	                                unreadable under the mapping kills the process with
+	                                SIGBUS instead of returning an error.  Default: 0 */
 } lsm_options;
 
 typedef struct lsm_read_options {

@@ -383,6 +383,11 @@ typedef struct lsm_sst lsm_sst;
  * NULL) caches data blocks.  file_size 0 asks the env for the size.
  * -EBADMSG/-EUCLEAN/-ENOTSUP naming path. */
 int lsm_sst_open(lsm_env *env, const char *path, uint64_t file_size, lsm_cache *cache, lsm_sst **ret_sst);
+/* The same, reading blocks through a read-only mapping when mmap_reads and
+ * the env supports it: no system call per block, but a file truncated or
+ * failing under the mapping raises SIGBUS instead of an error. */
+int lsm_sst_open_mapped(lsm_env *env, const char *path, uint64_t file_size, lsm_cache *cache, bool mmap_reads,
+                        lsm_sst **ret_sst);
 void lsm_sst_close(lsm_sst *t);
 /* Point lookup of lookup_ikey (user key | seq trailer).  If the bloom filter
  * rules the user key out returns 0.  Otherwise finds the first entry >=
@@ -404,6 +409,8 @@ typedef struct lsm_table_cache lsm_table_cache;
 int lsm_table_cache_new(lsm_env *env, const char *dir, int max_open, lsm_cache *block_cache,
                         lsm_table_cache **ret_tc);
 void lsm_table_cache_free(lsm_table_cache *tc);
+/* Tables opened from now on read through mmap (see lsm_sst_open_mapped). */
+void lsm_table_cache_set_mmap(lsm_table_cache *tc, bool mmap_reads);
 int lsm_table_cache_get(lsm_table_cache *tc, uint64_t number, uint64_t size, lsm_slice lookup_ikey,
                         bool fill_cache, lsm_sst_found_fn fn, void *arg);
 /* The iterator keeps the table pinned until destroyed. */

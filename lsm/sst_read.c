@@ -38,6 +38,8 @@ struct lsm_sst {
 	uint64_t index_off;         /* for messages */
 	uint64_t entries;
 	uint32_t nblocks;
+	const uint8_t *map;         /* the whole file mapped, or NULL: blocks via pread */
+	uint64_t map_size;
 };
 
 /* Re-reports the error just recorded by a lower layer (block.c, compress.c)
@@ -75,7 +77,14 @@ static int read_block(const lsm_sst *t, const char *kind, uint64_t off, uint64_t
 	uint8_t *buf = malloc(n);
 	if (!buf)
 		return -ENOMEM;
-	ssize_t got = env_pread(t->env, t->file, buf, n, off);
+	ssize_t got;
+	if (t->map && off <= t->map_size && n <= t->map_size - off) {
+		/* A copy from the mapping: no system call per block. */
+		memcpy(buf, t->map + off, n);
+		got = (ssize_t)n;
+	} else {
+		got = env_pread(t->env, t->file, buf, n, off);
+	}
 	if (got < 0 || (size_t)got < n) {
 		free(buf);
 		if (got < 0)
@@ -174,6 +183,12 @@ static int get_block(const lsm_sst *t, uint64_t off, uint64_t size, bool fill_ca
 
 int lsm_sst_open(lsm_env *env, const char *path, uint64_t file_size, lsm_cache *cache, lsm_sst **ret_sst)
 {
+	return lsm_sst_open_mapped(env, path, file_size, cache, false, ret_sst);
+}
+
+int lsm_sst_open_mapped(lsm_env *env, const char *path, uint64_t file_size, lsm_cache *cache, bool mmap_reads,
+                        lsm_sst **ret_sst)
+{
 	uint8_t f[LSM_SST_FOOTER];
 	lsm_sst *t = calloc(1, sizeof(*t));
 	int r = -ENOMEM;
@@ -224,6 +239,14 @@ int lsm_sst_open(lsm_env *env, const char *path, uint64_t file_size, lsm_cache *
 		             (unsigned long long)meta_end);
 		goto fail;
 	}
+	/* Map the file when the env can and the file really is that long
+	 * (touching a mapping past the end of a file is SIGBUS, not an error). */
+	uint64_t actual;
+	if (mmap_reads && env->ops->mmap && env_size(env, t->file, &actual) == 0 && actual >= file_size &&
+	    env_mmap(env, t->file, file_size, (const void **)&t->map) == 0)
+		t->map_size = file_size;
+	else
+		t->map = NULL;
 	t->data_end = filter_size ? filter_off : index_off;
 	t->index_off = index_off;
 	if ((r = load_block(t, "index block", index_off, index_size, &t->index)) < 0)
@@ -245,6 +268,8 @@ void lsm_sst_close(lsm_sst *t)
 {
 	if (!t)
 		return;
+	if (t->map)
+		env_munmap(t->env, t->map, t->map_size);
 	env_close(t->env, t->file);
 	lsm_block_free(t->index);
 	free(t->filter);

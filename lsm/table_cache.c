@@ -24,7 +24,13 @@ struct lsm_table_cache {
 	char *dir;
 	lsm_cache *cache;           /* number -> lsm_sst*, charge 1 */
 	lsm_cache *block_cache;     /* handed to every reader; may be NULL */
+	bool mmap_reads;            /* open tables through a read-only mapping */
 };
+
+void lsm_table_cache_set_mmap(lsm_table_cache *tc, bool mmap_reads)
+{
+	tc->mmap_reads = mmap_reads;
+}
 
 int lsm_table_cache_new(lsm_env *env, const char *dir, int max_open, lsm_cache *block_cache,
                         lsm_table_cache **ret_tc)
@@ -74,7 +80,7 @@ static int find_table(lsm_table_cache *tc, uint64_t number, uint64_t size, lsm_c
 		if ((size_t)snprintf(path, sizeof(path), "%s/%06llu.sst", tc->dir,
 		                     (unsigned long long)number) >= sizeof(path))
 			return -ENAMETOOLONG;
-		int r = lsm_sst_open(tc->env, path, size, tc->block_cache, &t);
+		int r = lsm_sst_open_mapped(tc->env, path, size, tc->block_cache, tc->mmap_reads, &t);
 		if (r < 0)
 			return r;
 		h = lsm_cache_insert(tc->cache, key, sizeof(key), t, 1, close_table);

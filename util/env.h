@@ -20,6 +20,7 @@
 #ifndef LSM_UTIL_ENV_H
 #define LSM_UTIL_ENV_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -65,6 +66,12 @@ struct lsm_env_ops {
 	int (*unlock)(void *ctx, lsm_lock *l);
 	int (*statfs)(void *ctx, const char *path, struct lsm_env_statfs *ret);
 	int (*file_exists)(void *ctx, const char *path); /* 1 yes, 0 no, <0 error */
+	/* Optional (NULL: not supported, callers fall back to pread): maps the
+	 * first size bytes of f read-only.  The mapping outlives the handle's
+	 * close until munmap.  Readers of immutable files (SSTables) use it to
+	 * read blocks without a system call each. */
+	int (*mmap)(void *ctx, lsm_file *f, uint64_t size, const void **ret_addr);
+	int (*munmap)(void *ctx, const void *addr, uint64_t size);
 };
 
 struct lsm_env {
@@ -93,6 +100,8 @@ static inline int env_lock(lsm_env *e, const char *p, lsm_lock **r) { return e->
 static inline int env_unlock(lsm_env *e, lsm_lock *l) { return l ? e->ops->unlock(e->ctx, l) : 0; }
 static inline int env_statfs(lsm_env *e, const char *p, struct lsm_env_statfs *r) { return e->ops->statfs(e->ctx, p, r); }
 static inline int env_file_exists(lsm_env *e, const char *p) { return e->ops->file_exists(e->ctx, p); }
+static inline int env_mmap(lsm_env *e, lsm_file *f, uint64_t n, const void **r) { return e->ops->mmap ? e->ops->mmap(e->ctx, f, n, r) : -ENOTSUP; }
+static inline int env_munmap(lsm_env *e, const void *a, uint64_t n) { return e->ops->munmap ? e->ops->munmap(e->ctx, a, n) : -ENOTSUP; }
 
 /* Reads exactly n bytes at off: -EUCLEAN (with a message naming path) if the
  * file ends first.  Defined in env_posix.c, works on any env. */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -369,6 +370,24 @@ static int posix_file_exists(void *ctx, const char *path)
 	return lsm_errf(-errno, "%s: stat", path);
 }
 
+static int posix_mmap(void *ctx, lsm_file *f, uint64_t size, const void **ret_addr)
+{
+	(void)ctx;
+	if (size == 0 || size > (uint64_t)SIZE_MAX)
+		return -EINVAL;
+	void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, f->fd, 0);
+	if (p == MAP_FAILED)
+		return lsm_errf(-errno, "%s: mmap", f->path);
+	*ret_addr = p;
+	return 0;
+}
+
+static int posix_munmap(void *ctx, const void *addr, uint64_t size)
+{
+	(void)ctx;
+	return munmap((void *)addr, (size_t)size) < 0 ? -errno : 0;
+}
+
 static const struct lsm_env_ops posix_ops = {
 	.open = posix_open,
 	.close = posix_close,
@@ -387,6 +406,8 @@ static const struct lsm_env_ops posix_ops = {
 	.unlock = posix_unlock,
 	.statfs = posix_statfs,
 	.file_exists = posix_file_exists,
+	.mmap = posix_mmap,
+	.munmap = posix_munmap,
 };
 
 static lsm_env posix_env = { &posix_ops, NULL };

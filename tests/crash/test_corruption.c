@@ -330,10 +330,15 @@ static void test_corruption_sst_block(void **state)
 	assert_memory_equal(lsm_iter_key(it, &kl), "s00850", 6);
 	lsm_iter_free(it);
 
-	/* Compaction must not paper over the damage by dropping the block. */
+	/* Compaction must not paper over the damage by dropping the block: it
+	 * either fails reading it, or (a trivial move, which reads nothing)
+	 * moves the table intact, so the damaged key still reports it. */
 	r = lsm_compact_range(f->db, NULL, 0, NULL, 0);
-	if (r >= 0)
-		fail_msg("compaction over a damaged block succeeded");
+	if (r >= 0) {
+		int g = lsm_get(f->db, NULL, "s00700", 6, &v, &vl);
+		if (g != -EBADMSG)
+			fail_msg("compaction succeeded and the damaged key now gives %d, want -EBADMSG", g);
+	}
 	lsm_close(f->db);
 	f->db = NULL;
 	assert_int_equal(lsm_open(f->dir, &f->opt, &f->db), 0);

@@ -59,6 +59,7 @@ struct crash_run {
 	int ver;                        /* last version handed out */
 	struct op ops[MAX_OPS];
 	int nops;
+	int cuts, clean;                /* cycles whose workload lost power, or closed cleanly */
 };
 
 static void crash_fail(struct crash_run *R, const char *fmt, ...)
@@ -106,7 +107,7 @@ static void read_state(struct crash_run *R, int *state)
 		const char *k = lsm_iter_key(it, &kl);
 		const void *v;
 		char head[16];
-		int kk = -1, ver;
+		int kk = -1, ver = 0;
 		if (kl == 3) {
 			memcpy(head, k, 3);
 			head[3] = '\0';
@@ -275,6 +276,10 @@ static void cycle(struct crash_run *R)
 	R->db = NULL;
 	if (r == 0 && !errors)
 		pmin = R->nops;     /* a clean close makes every write durable */
+	if (env_fault_is_down(R->env))
+		R->cuts++;
+	else
+		R->clean++;
 	if (!env_fault_is_down(R->env) && errors)
 		for (int i = 0; i < R->nops; i++)
 			if (R->ops[i].r < 0)
@@ -294,7 +299,7 @@ static void cycle(struct crash_run *R)
 static void run_crash(const char *name, void (*tune)(lsm_options *))
 {
 	struct crash_run *R = calloc(1, sizeof(*R));
-	int cycles = test_long() ? 500 : 30;
+	int cycles = test_long() ? 3000 : 150;
 
 	assert_non_null(R);
 	R->name = name;
@@ -314,6 +319,9 @@ static void run_crash(const char *name, void (*tune)(lsm_options *))
 		tune(&R->opt);
 	for (R->cycle = 0; R->cycle < cycles; R->cycle++)
 		cycle(R);
+	print_message("# %s: %d cycles, %d with a power cut in the workload, %d closed first\n", name,
+	              cycles, R->cuts, R->clean);
+	assert_true(R->cuts > 0);
 	env_fault_free(R->env);
 	env_mem_free(R->mem);
 	free(R);

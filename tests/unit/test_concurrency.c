@@ -282,6 +282,10 @@ static int scan_once(struct shared *S, long *seen, struct entry *ents, int cap)
 		}
 		if (e->key[0] == 'c') {
 			int c = atoi(e->key + 1);
+			if (c < 0 || c >= NCOUNTERS || kl != 4) {
+				failf(S, "iterator: unexpected key %s", e->key);
+				goto fail;
+			}
 			long ver = parse_counter(S, c, v, vl, "iterator");
 			if (ver < seen[c])
 				failf(S, "iterator: %s went back from version %ld to %ld", e->key, seen[c], ver);
@@ -289,7 +293,7 @@ static int scan_once(struct shared *S, long *seen, struct entry *ents, int cap)
 			snprintf(e->val, sizeof(e->val), "%ld", ver);
 		} else {
 			int g = atoi(e->key + 1);
-			if (g < 0 || g >= NGROUPS || vl != 12) {
+			if (e->key[0] != 'g' || kl != 6 || g < 0 || g >= NGROUPS || vl != 12) {
 				failf(S, "iterator: bad group entry %s", e->key);
 				goto fail;
 			}
@@ -386,7 +390,7 @@ static void test_concurrency_mixed(void **state)
 	assert_non_null(S);
 	assert_non_null(env);
 	S->seed = test_seed("test_concurrency_mixed");
-	S->ops = test_long() ? 60000 : 5000;
+	S->ops = test_long() ? 200000 : 20000;
 	pthread_mutex_init(&S->mu, NULL);
 	atomic_store(&S->writers_left, 2);
 	small_options(&opt, env);
@@ -401,7 +405,7 @@ static void test_concurrency_mixed(void **state)
 		pthread_join(th[i], NULL);
 	if (atomic_load(&S->failed))
 		fail_msg("%s", S->msg);
-	print_message("reads %ld, full scans %ld\n", atomic_load(&S->reads), atomic_load(&S->iterations));
+	print_message("# reads %ld, full scans %ld\n", atomic_load(&S->reads), atomic_load(&S->iterations));
 	assert_true(atomic_load(&S->iterations) > 0);
 	assert_int_equal(lsm_wait_idle(S->db), 0);
 	lsm_stats st;
@@ -464,7 +468,7 @@ static void test_concurrency_group_commit(void **state)
 	for (int t = 0; t < GC_THREADS; t++)
 		if (args[t].result != 0)
 			fail_msg("thread %d: put failed: %d %s", t, args[t].result, lsm_last_error());
-	print_message("%d synced puts took %llu syncs\n", GC_THREADS * n / 4,
+	print_message("# %d synced puts took %llu syncs\n", GC_THREADS * n / 4,
 	              (unsigned long long)env_fault_count(env, FAULT_SYNC));
 
 	/* Power cut now: arm it for the next sync and sync a scratch file

@@ -58,6 +58,7 @@ struct run {
 	struct mval **cur;          /* the live model */
 	struct frozen_snap snaps[MAX_SNAPS];
 	int nsnaps;
+	uint64_t flushes, compactions;  /* summed over the db handles so far */
 	uint8_t vbuf[MAX_VALUE];
 };
 
@@ -436,6 +437,10 @@ static void do_reopen(struct run *R)
 		while (R->nsnaps)
 			snap_release(R, 0);
 	}
+	lsm_stats st;
+	CHECK(R, lsm_get_stats(R->db, &st) == 0, "get_stats");
+	R->flushes += st.flushes;
+	R->compactions += st.compactions;
 	r = lsm_close(R->db);
 	R->db = NULL;
 	CHECK(R, r == 0, "close: %d", r);
@@ -519,7 +524,7 @@ static void step(struct run *R)
 static void run_model(const char *name, void (*tune)(lsm_options *))
 {
 	struct run *R = calloc(1, sizeof(*R));
-	long steps = test_long() ? 200000 : 6000;
+	long steps = test_long() ? 300000 : 25000;
 	int r;
 
 	assert_non_null(R);
@@ -554,6 +559,9 @@ static void run_model(const char *name, void (*tune)(lsm_options *))
 	}
 	do_reopen(R);
 	assert_int_equal(lsm_close(R->db), 0);
+	print_message("# %s: %ld steps, %llu flushes, %llu compactions\n", name, steps,
+	              (unsigned long long)R->flushes, (unsigned long long)R->compactions);
+	assert_true(R->flushes > 0 && R->compactions > 0);
 	vals_free(R, R->cur);
 	free(R->keys);
 	env_mem_free(R->env);
