@@ -23,7 +23,7 @@
 
 #define BATCH_INITIAL_CAP 256
 #define BATCH_SHRINK_CAP  (1u << 20)      /* clear() gives back buffers above this */
-#define BATCH_MAX_REP     UINT32_MAX      /* the WAL's fixed32 record length */
+#define BATCH_MAX_REP     (1u << 30)      /* the largest record the log accepts (log.c) */
 
 #define TAG_DELETE 0x00
 #define TAG_PUT    0x01

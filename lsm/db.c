@@ -383,12 +383,24 @@ static void flush_one(lsm_db *db)
 	lsm_edit_init(&edit);
 	r = lsm_build_level0(db, imm.mem, &edit, 0);
 	pthread_mutex_lock(&db->mu);
+	bool pushed = false;
 	if (r == 0) {
 		if (edit.nadded == 1)
 			edit.added[0].level = flush_level(db, edit.added[0].meta);
+		if (edit.nadded == 1 && edit.added[0].level > 0) {
+			/* The choice holds only while no compaction touches levels
+			 * 0-3 before the table is installed: log_and_apply drops mu,
+			 * so fence those levels off until then. */
+			pushed = true;
+			for (int l = 0; l <= 3; l++)
+				db->busy_levels[l] = true;
+		}
 		edit.has_log_number = true;
 		edit.log_number = db->nimm > 1 ? db->imm[1].log_number : db->mem_log_number;
 		r = lsm_db_log_and_apply(db, &edit);
+		if (pushed)
+			for (int l = 0; l <= 3; l++)
+				db->busy_levels[l] = false;
 	}
 	/* On failure the table stays on disk: the manifest record naming it may
 	 * have been written; the next open's sweep decides. */

@@ -275,6 +275,25 @@ static int recover(lsm_db *db, lsm_version_edit *edit, struct dir_listing *listi
 	if (r == 0) {
 		if (!db->opt.create_if_missing)
 			return lsm_errf(-ENOENT, "%s: no store (CURRENT missing)", db->dir);
+		/* A crash while creating a store leaves at most an empty WAL and
+		 * a manifest.  Tables or logged writes without CURRENT are a
+		 * damaged store: creating afresh would sweep them away. */
+		for (int i = 0; i < listing->n; i++) {
+			const struct dir_entry *e = &listing->v[i];
+			uint64_t size = 0;
+			lsm_file *f;
+			if (e->type == LSM_FILE_WAL) {
+				snprintf(path, sizeof(path), "%s/%s", db->dir, e->name);
+				if (env_open(db->env, path, LSM_ENV_READ, &f) == 0) {
+					env_size(db->env, f, &size);
+					env_close(db->env, f);
+				}
+			}
+			if (e->type == LSM_FILE_SST || e->type == LSM_FILE_VLOG || size > 16)
+				return lsm_errf(-EUCLEAN, "%s: CURRENT is missing but %s is there: the store is "
+				                "damaged (restore CURRENT or run fsck.lsmfs), not created anew",
+				                db->dir, e->name);
+		}
 		memset(&st, 0, sizeof(st));
 		st.next_file = 1;
 		r = lsm_version_apply(NULL, edit, &db->opt, &st.version);
@@ -309,12 +328,16 @@ static int recover(lsm_db *db, lsm_version_edit *edit, struct dir_listing *listi
 			}
 		}
 
+	/* Numbers handed out from here on (replay tables) must be above every
+	 * file already in the directory, orphans included. */
+	for (int i = 0; i < listing->n; i++)
+		if (listing->v[i].number >= db->next_file)
+			db->next_file = listing->v[i].number + 1;
+
 	struct replay rp = { .db = db, .edit = edit, .max_seq = st.last_seq };
 	r = lsm_memtable_new(&rp.mem);
 	for (int i = 0; r == 0 && i < listing->n; i++) {
 		const struct dir_entry *e = &listing->v[i];
-		if (e->number >= db->next_file)
-			db->next_file = e->number + 1;
 		if (e->type == LSM_FILE_WAL && e->number >= db->log_number)
 			r = replay_wal(&rp, e->number);
 	}
@@ -476,14 +499,15 @@ int lsm_destroy(const char *dir, const lsm_options *opt)
 	if (r < 0)
 		return r == -EBUSY ? lsm_errf(r, "%s: the store is in use", dir) : r;
 	r = list_store(env, dir, &listing);
+	if (r < 0)
+		listing.v = NULL;   /* list_store freed it */
 	for (int i = 0; r == 0 && i < listing.n; i++) {
 		if (listing.v[i].type == LSM_FILE_LOCK)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, listing.v[i].name);
 		r = env_unlink(env, path);
 	}
-	if (r == 0)
-		free(listing.v);
+	free(listing.v);
 	env_unlock(env, lock);
 	if (r == 0) {
 		lsm_filename(path, sizeof(path), dir, LSM_FILE_LOCK, 0);

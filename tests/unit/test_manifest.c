@@ -755,8 +755,8 @@ static void test_manifest_recover_bad_checksum(void **state)
 }
 
 /* A damaged final record is taken for a crash's torn append (log.c): the
- * edit is dropped and recovery yields the state before it.  (See the review
- * note in FORMAT.md: the log cannot tell this from damage to a synced record.) */
+ * edit is dropped and recovery yields the state before it.  (See the note in
+ * FORMAT.md section 4: the log cannot tell this from damage to a synced record.) */
 static void test_manifest_recover_torn_last_edit(void **state)
 {
 	struct fixture *fx = *state;
