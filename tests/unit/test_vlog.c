@@ -215,11 +215,16 @@ static int scan_cb(void *arg, const struct vlog_ptr *ptr, const void *key, size_
 	return 0;
 }
 
-/* The power fails now: after the next sync, which the test makes itself. */
+/* The power fails now: after one more sync, which the test makes itself on
+ * a directory of its own, so that it makes nothing of the log's durable. */
 static void cut_power_now(struct fixture *fx)
 {
+	char aside[4096];
+	snprintf(aside, sizeof(aside), "%s/aside", fx->dir);
+	int r = env_mkdir(fx->env, aside);
+	assert_true(r == 0 || r == -EEXIST);
 	env_fault_power_cut_after_sync(fx->env, 1);
-	assert_int_equal(env_sync_dir(fx->env, fx->dir), 0);
+	assert_int_equal(env_sync_dir(fx->env, aside), 0);
 	assert_true(env_fault_is_down(fx->env));
 }
 
@@ -537,6 +542,46 @@ static void test_vlog_corrupt_value(void **state)
 	int r = vlog_scan(v, 2, scan_cb, &sc, NULL);
 	assert_true(r == -EBADMSG || r == -EUCLEAN);
 	assert_int_equal(sc.n, 6);
+	assert_int_equal(vlog_close(v), 0);
+}
+
+/* Two records replaced by one valid record of the same total length: every
+ * checksum holds, but the seal's record count does not. */
+static void test_vlog_seal_count_mismatch(void **state)
+{
+	struct fixture *fx = *state;
+	vlog *v = open_log(fx, 0, 0);
+	struct vlog_ptr p[4];
+	struct vlog_scan_result res;
+	uint8_t rec[600];
+	char path[4096], key[32];
+
+	for (unsigned i = 0; i < 4; i++)
+		append_rec(v, i, 200, &p[i]);
+	assert_int_equal(vlog_close(v), 0);
+	size_t total = p[1].length + p[2].length, klen = make_key(777, key);
+	size_t vlen = total - 4 - 1 - 1 - 2 - klen;   /* a 2-byte vlen varint */
+	uint8_t *val = make_val(777, vlen);
+	uint8_t *q = rec + 4;
+	*q++ = 1;
+	*q++ = (uint8_t)klen;
+	*q++ = (uint8_t)(vlen | 0x80);
+	*q++ = (uint8_t)(vlen >> 7);
+	memcpy(q, key, klen);
+	memcpy(q + klen, val, vlen);
+	free(val);
+	put_fixed32(rec, lsm_checksum(rec + 4, total - 4));
+	seg_path(fx, 2, path);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, rec, total, (off_t)p[1].offset), (ssize_t)total);
+	close(fd);
+	v = open_log(fx, 0, 0);
+	struct scan_check sc = { 0 };
+	assert_int_equal(vlog_scan(v, 2, scan_cb, &sc, &res), -EUCLEAN);
+	expect_error("000002.vlog", "seal counts 4");
+	assert_int_equal(sc.n, 3);
+	check_rec(v, 777, vlen, &(struct vlog_ptr){ 2, p[1].offset, (uint32_t)total });
 	assert_int_equal(vlog_close(v), 0);
 }
 
@@ -881,24 +926,25 @@ static void test_vlog_power_cut_rolled_segments(void **state)
 {
 	struct fixture *fx = *state;
 	vlog *v = open_log(fx, 4096, 0);
-	struct vlog_ptr p[60], after;
+	struct vlog_ptr p[100], after;
 	struct vlog_segment_info *segs;
 	size_t n;
 
-	for (unsigned i = 0; i < 60; i++)   /* ~8 segments: more than wait for a sync */
+	for (unsigned i = 0; i < 100; i++)  /* 15 segments: more than wait for a sync */
 		append_rec(v, i, 500, &p[i]);
+	assert_true(p[99].segment >= 2 + 14);
 	assert_int_equal(vlog_sync(v), 0);
-	append_rec(v, 60, 500, &after);
+	append_rec(v, 100, 500, &after);
 	assert_int_equal(vlog_flush(v), 0);
 	cut_power_now(fx);
 	assert_true(vlog_close(v) < 0);
 	assert_int_equal(env_fault_crash(fx->env), 0);
 	v = open_log(fx, 4096, 0);
-	for (unsigned i = 0; i < 60; i++)
+	for (unsigned i = 0; i < 100; i++)
 		check_rec(v, i, 500, &p[i]);
 	assert_int_equal(vlog_verify_ptr(v, &after), 0);
 	assert_int_equal(vlog_segments(v, &segs, &n), 0);
-	assert_int_equal(n, p[59].segment - 1);
+	assert_int_equal(n, p[99].segment - 1);
 	assert_true(segs[n - 1].flags == 0);      /* the active one was never sealed */
 	for (size_t i = 0; i + 1 < n; i++)
 		assert_int_equal(segs[i].flags, VLOG_SEGMENT_SEALED);
@@ -920,7 +966,8 @@ static void test_vlog_empty_segment_after_crash(void **state)
 
 	append_rec(v, 1, 100, &p);
 	assert_int_equal(vlog_flush(v), 0);
-	cut_power_now(fx);                        /* the sync_dir makes the file durable */
+	assert_int_equal(env_sync_dir(fx->env, fx->dir), 0);   /* the file's name is durable */
+	cut_power_now(fx);
 	vlog_close(v);
 	assert_int_equal(env_fault_crash(fx->env), 0);
 	v = open_log(fx, 0, 0);
@@ -943,8 +990,24 @@ struct shared {
 	size_t *len;
 	atomic_uint published;       /* p[0..published) are flushed */
 	atomic_bool done;
-	atomic_uint reads, scans, errors;
+	atomic_uint reads, scans, syncs, errors;
 };
+
+/* Syncs over and over while the main thread appends and rolls. */
+static void *syncer_main(void *arg)
+{
+	struct shared *sh = arg;
+
+	while (!atomic_load(&sh->done)) {
+		if (vlog_sync(sh->v) < 0) {
+			fprintf(stderr, "sync: %s\n", lsm_last_error());
+			atomic_fetch_add(&sh->errors, 1);
+			break;
+		}
+		atomic_fetch_add(&sh->syncs, 1);
+	}
+	return NULL;
+}
 
 static size_t conc_len(unsigned i)
 {
@@ -1007,6 +1070,7 @@ static void test_vlog_concurrent_readers(void **state)
 {
 	struct fixture *fx = *state;
 	enum { N = 3000, READERS = 3 };
+	pthread_t syncer;
 	struct shared sh = { .v = open_log(fx, 256u << 10, 2) };
 	pthread_t t[READERS];
 	uint64_t seed = test_seed("test_vlog_concurrent_readers");
@@ -1016,6 +1080,7 @@ static void test_vlog_concurrent_readers(void **state)
 	assert_true(sh.p && sh.len);
 	for (int k = 0; k < READERS; k++)
 		assert_int_equal(pthread_create(&t[k], NULL, reader_main, &sh), 0);
+	assert_int_equal(pthread_create(&syncer, NULL, syncer_main, &sh), 0);
 	for (unsigned i = 0; i < N;) {
 		unsigned group = 1 + (unsigned)(test_rand(&seed) % 8);
 		for (unsigned j = 0; j < group && i < N; j++, i++) {
@@ -1028,8 +1093,10 @@ static void test_vlog_concurrent_readers(void **state)
 	atomic_store(&sh.done, true);
 	for (int k = 0; k < READERS; k++)
 		pthread_join(t[k], NULL);
+	pthread_join(syncer, NULL);
 	assert_int_equal(atomic_load(&sh.errors), 0);
-	assert_true(atomic_load(&sh.reads) >= 2000 && atomic_load(&sh.scans) > 0);
+	assert_true(atomic_load(&sh.reads) >= 2000 && atomic_load(&sh.scans) > 0 &&
+	            atomic_load(&sh.syncs) > 0);
 	assert_true(sh.p[N - 1].segment > 10);
 	assert_int_equal(vlog_close(sh.v), 0);
 	free(sh.p);
@@ -1137,6 +1204,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vlog_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vlog_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vlog_corrupt_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vlog_seal_count_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vlog_corrupt_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vlog_pointer_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vlog_torn_tail_every_offset, setup, teardown),
