@@ -11,7 +11,8 @@
  *   - a flipped byte in an SSTable data block: reads of that block give
  *     -EBADMSG naming the table, never a wrong value; other blocks still
  *     read, and a compaction over it fails instead of dropping data;
- *   - damaged table footers and truncated tables: errors naming the table;
+ *   - a damaged footer, index or filter block, a truncated table: errors
+ *     naming the table (or, for the filter, right answers);
  *   - a flipped or truncated MANIFEST, a garbage CURRENT, a CURRENT naming
  *     a missing MANIFEST, a missing SSTable: open fails naming the file.
  * Values carry text markers so the test finds their bytes on disk (WAL
@@ -348,31 +349,56 @@ static void test_corruption_sst_block(void **state)
 	expect_sst_key(f->db, 1000);
 }
 
-/* Damage to a table's tail (footer, index) or length: the table gives an
- * error naming it, at open or at the first read, never a wrong answer. */
+static uint64_t le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Damage to a table's footer, index or filter block, or its length: the
+ * table gives an error naming it, at open or at the first read that needs
+ * it, never a wrong answer or a key silently missing.  (A damaged filter
+ * may also be ignored, so long as every answer stays right.)  Block offsets
+ * come from the 48-byte footer of docs/FORMAT.md 7.6: filter offset at 0,
+ * index offset at 16. */
 static void test_corruption_sst_damaged_tail(void **state)
 {
 	struct fixture *f = *state;
 	char name[256], path[PATHLEN];
+	static const char *const what[] = {
+		"magic", "footer", "half the file", "empty file", "filter block", "index block",
+	};
 
-	for (int kind = 0; kind < 4; kind++) {
+	for (int kind = 0; kind < 6; kind++) {
 		size_t n;
 		build_store(f);
 		find_marker(f, ".sst", "SSTVALUE-00300-", name, path);
-		free(read_file(path, &n));
+		unsigned char *orig = read_file(path, &n);
+		uint64_t filter_off = le64(orig + n - 48), index_off = le64(orig + n - 32);
+		free(orig);
+		if (!(filter_off > 0 && filter_off < index_off && index_off < n - 48))
+			fail_msg("%s: footer (filter at %llu, index at %llu, size %zu) is not the "
+			         "layout of docs/FORMAT.md 7.6", name, (unsigned long long)filter_off,
+			         (unsigned long long)index_off, n);
 		if (kind == 0)
-			flip_byte(path, n - 1);              /* magic */
+			flip_byte(path, n - 1);
 		else if (kind == 1)
-			flip_byte(path, n - 40);             /* footer handles */
+			flip_byte(path, n - 40);
 		else if (kind == 2)
 			assert_int_equal(truncate(path, (off_t)n / 2), 0);
-		else
+		else if (kind == 3)
 			assert_int_equal(truncate(path, 0), 0);
+		else if (kind == 4)
+			flip_byte(path, (size_t)(filter_off + index_off) / 2);
+		else
+			flip_byte(path, (size_t)(index_off + n - 48) / 2);
 		int r = lsm_open(f->dir, &f->opt, &f->db);
 		if (r < 0) {
 			if (!strstr(lsm_last_error(), name))
-				fail_msg("damage %d: open failed (%d) without naming %s: \"%s\"", kind, r, name,
-				         lsm_last_error());
+				fail_msg("%s damaged: open failed (%d) without naming %s: \"%s\"", what[kind], r,
+				         name, lsm_last_error());
 		} else {
 			int errors = 0;
 			for (int i = 0; i < NSST; i++) {
@@ -383,17 +409,17 @@ static void test_corruption_sst_damaged_tail(void **state)
 				r = lsm_get(f->db, NULL, k, 6, &got, &gl);
 				if (r == 0) {
 					if (gl != vl || memcmp(got, v, vl) != 0)
-						fail_msg("damage %d: %s has a wrong value", kind, k);
+						fail_msg("%s damaged: %s has a wrong value", what[kind], k);
 					free(got);
 				} else if (r == -ENOENT) {
-					fail_msg("damage %d: %s silently missing", kind, k);
+					fail_msg("%s damaged: %s silently missing", what[kind], k);
 				} else if (errors++ == 0 && !strstr(lsm_last_error(), name)) {
-					fail_msg("damage %d: get %s: %d without naming %s: \"%s\"", kind, k, r, name,
-					         lsm_last_error());
+					fail_msg("%s damaged: get %s: %d without naming %s: \"%s\"", what[kind], k, r,
+					         name, lsm_last_error());
 				}
 			}
-			if (!errors)
-				fail_msg("damage %d: every key of a damaged table read fine", kind);
+			if (!errors && kind != 4)
+				fail_msg("%s damaged: every key of the table read fine", what[kind]);
 			assert_true(errors < NSST);
 			lsm_close(f->db);
 			f->db = NULL;

