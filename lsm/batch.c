@@ -7,11 +7,13 @@
  *     batch  := fixed64 sequence | fixed32 count | record{count}
  *     record := 0x01 varint32 klen key[klen] varint32 vlen value[vlen]   (put)
  *             | 0x00 varint32 klen key[klen]                             (delete)
- * Record i is applied with sequence + i.  A well-formed batch has exactly
+ *             | 0x02 varint32 klen key[klen] varint32 plen pointer[plen] (put, value
+ *               in the value log; made by the engine's write path, never by callers)
+ * The tag is the entry type the record becomes.  Record i is applied with sequence + i.  A well-formed batch has exactly
  * count records and no byte after the last one, keys of at most LSM_MAX_KEY
  * bytes, values of at most LSM_MAX_VALUE bytes, and sequence + count - 1 <=
- * LSM_MAX_SEQ.  The whole representation stays under 4 GiB, because the WAL
- * frames a record with a fixed32 length.
+ * LSM_MAX_SEQ.  The whole representation stays under 1 GiB, the largest
+ * record the WAL accepts.
  *
  * A batch read back from the log is checked completely before the first
  * record is handed out, so a damaged batch is never half applied.
@@ -27,6 +29,7 @@
 
 #define TAG_DELETE 0x00
 #define TAG_PUT    0x01
+#define TAG_PUT_PTR 0x02    /* value is an encoded value-log pointer (engine-made only) */
 
 static inline uint32_t rep_count(const uint8_t *rep)
 {
@@ -46,6 +49,7 @@ int lsm_batch_new(lsm_batch **ret_batch)
 	b->len = LSM_BATCH_HEADER;
 	b->cap = BATCH_INITIAL_CAP;
 	b->user_bytes = 0;
+	b->max_vlen = 0;
 	*ret_batch = b;
 	return 0;
 }
@@ -71,6 +75,7 @@ void lsm_batch_clear(lsm_batch *b)
 	memset(b->rep, 0, LSM_BATCH_HEADER);
 	b->len = LSM_BATCH_HEADER;
 	b->user_bytes = 0;
+	b->max_vlen = 0;
 }
 
 uint32_t lsm_batch_count(const lsm_batch *b)
@@ -145,6 +150,8 @@ static int batch_add(lsm_batch *b, unsigned tag, const void *key, size_t klen, c
 	b->len = (size_t)(p - b->rep);
 	put_fixed32(b->rep + 8, count + 1);
 	b->user_bytes += klen + (tag == TAG_PUT ? vlen : 0);
+	if (tag == TAG_PUT && vlen > b->max_vlen)
+		b->max_vlen = vlen;
 	return 0;
 }
 
@@ -174,6 +181,8 @@ int lsm_batch_append(lsm_batch *dst, const lsm_batch *src)
 	dst->len += n;
 	put_fixed32(dst->rep + 8, dcount + scount);
 	dst->user_bytes += src->user_bytes;
+	if (src->max_vlen > dst->max_vlen)
+		dst->max_vlen = src->max_vlen;
 	return 0;
 }
 
@@ -198,11 +207,11 @@ static int batch_walk(const uint8_t *rep, size_t len, lsm_batch_fn fn, void *arg
 			                count, off);
 		unsigned tag = *p++;
 		lsm_slice key, val = lsm_slice_make(NULL, 0);
-		if (tag != TAG_PUT && tag != TAG_DELETE)
+		if (tag != TAG_PUT && tag != TAG_DELETE && tag != TAG_PUT_PTR)
 			return lsm_errf(-EUCLEAN, "write batch: record %u at offset %zu: unknown tag 0x%02x",
 			                i, off, tag);
 		p = get_length_prefixed(p, limit, &key);
-		if (p && tag == TAG_PUT)
+		if (p && tag != TAG_DELETE)
 			p = get_length_prefixed(p, limit, &val);
 		if (!p)
 			return lsm_errf(-EUCLEAN, "write batch: record %u at offset %zu: truncated or bad length",
@@ -211,7 +220,8 @@ static int batch_walk(const uint8_t *rep, size_t len, lsm_batch_fn fn, void *arg
 			return lsm_errf(-EUCLEAN, "write batch: record %u at offset %zu: key %zu or value %zu bytes over limit",
 			                i, off, key.len, val.len);
 		if (fn) {
-			int r = fn(arg, seq + i, tag == TAG_PUT ? LSM_TYPE_VALUE : LSM_TYPE_DELETE, key, val);
+			/* Tags are the entry types they become. */
+			int r = fn(arg, seq + i, tag, key, val);
 			if (r < 0)
 				return r;
 		}

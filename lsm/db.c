@@ -52,6 +52,8 @@ void lsm_options_init(lsm_options *opt)
 	opt->l0_slowdown_trigger = 8;
 	opt->l0_stop_trigger = 12;
 	opt->background_threads = 2;
+	opt->value_threshold = 4096;
+	opt->vlog_segment_size = 64u << 20;
 }
 
 void lsm_read_options_init(lsm_read_options *ro)
@@ -85,6 +87,7 @@ void lsm_db_sanitize_options(lsm_options *o)
 	if (o->l0_stop_trigger < o->l0_slowdown_trigger) o->l0_stop_trigger = o->l0_slowdown_trigger;
 	if (o->background_threads < 1) o->background_threads = 1;
 	if (o->background_threads > 8) o->background_threads = 8;
+	if (o->vlog_segment_size < 4096) o->vlog_segment_size = d.vlog_segment_size;
 }
 
 /* ---- versions, pending outputs, obsolete files ------------------------- */
@@ -382,6 +385,10 @@ static void flush_one(lsm_db *db)
 	pthread_mutex_unlock(&db->mu);
 	lsm_edit_init(&edit);
 	r = lsm_build_level0(db, imm.mem, &edit, 0);
+	/* The table may hold pointers whose values only the WAL's replay
+	 * would otherwise vouch for: make them durable before the WAL retires. */
+	if (r == 0)
+		r = lsm_blob_sync(db);
 	pthread_mutex_lock(&db->mu);
 	bool pushed = false;
 	if (r == 0) {
@@ -470,6 +477,17 @@ void *lsm_compaction_thread(void *arg)
 
 /* ---- the write path ---------------------------------------------------- */
 
+/* Syncs the WAL, after the value log: a durable WAL record must never
+ * point at a value that is not. */
+static int sync_wal(lsm_db *db, lsm_log_writer *wal)
+{
+	int r = lsm_blob_sync(db);
+	if (r == 0)
+		r = lsm_log_writer_sync(wal);
+	atomic_fetch_add(&db->st_wal_syncs, 1);
+	return r;
+}
+
 /* Creates a new WAL file and makes its creation durable. */
 int lsm_db_new_wal(lsm_db *db, uint64_t number, lsm_log_writer **ret)
 {
@@ -533,7 +551,7 @@ static int make_room(lsm_db *db, bool force)
 				lsm_memtable_unref(mem);
 		}
 		if (r == 0) {
-			r = lsm_log_writer_sync(db->wal);
+			r = sync_wal(db, db->wal);
 			if (r < 0) {
 				lsm_log_writer_close(wal);
 				lsm_memtable_unref(mem);
@@ -578,6 +596,7 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **ret_last)
 			g->len = LSM_BATCH_HEADER;
 			put_fixed32(g->rep + 8, 0);
 			g->user_bytes = 0;
+			g->max_vlen = 0;
 			if (lsm_batch_append(g, first->batch) < 0)
 				break;
 			result = g;
@@ -622,18 +641,22 @@ static int write_internal(lsm_db *db, const lsm_write_options *wo, lsm_batch *ba
 
 		lsm_batch_set_seq(group, seq);
 		pthread_mutex_unlock(&db->mu);
-		r = lsm_log_writer_add(db->wal, group->rep, group->len);
-		if (r == 0 && sync) {
-			r = lsm_log_writer_sync(db->wal);
-			atomic_fetch_add(&db->st_wal_syncs, 1);
+		lsm_batch *rec = group;
+		if (db->vlog && db->opt.value_threshold && group->max_vlen >= db->opt.value_threshold) {
+			rec = db->blob_batch;
+			r = lsm_blob_separate(db, group, rec);
 		}
 		if (r == 0)
-			r = lsm_batch_insert(group->rep, group->len, db->mem);
+			r = lsm_log_writer_add(db->wal, rec->rep, rec->len);
+		if (r == 0 && sync)
+			r = sync_wal(db, db->wal);
+		if (r == 0)
+			r = lsm_batch_insert(rec->rep, rec->len, db->mem);
 		pthread_mutex_lock(&db->mu);
 		if (r == 0) {
 			atomic_store(&db->last_seq, seq + count - 1);
 			atomic_fetch_add(&db->st_user_bytes, group->user_bytes);
-			atomic_fetch_add(&db->st_wal_bytes, group->len);
+			atomic_fetch_add(&db->st_wal_bytes, rec->len);
 		} else {
 			/* The WAL may hold a torn record now: nothing more may be
 			 * appended behind it, and nothing after it acknowledged. */
@@ -642,8 +665,7 @@ static int write_internal(lsm_db *db, const lsm_write_options *wo, lsm_batch *ba
 	} else if (r == 0 && !force && w.sync) {
 		lsm_log_writer *wal = db->wal;
 		pthread_mutex_unlock(&db->mu);
-		r = lsm_log_writer_sync(wal);
-		atomic_fetch_add(&db->st_wal_syncs, 1);
+		r = sync_wal(db, wal);
 		pthread_mutex_lock(&db->mu);
 		if (r < 0)
 			set_bg_error(db, lsm_errf(r, "WAL sync failed; the store is read-only until reopened"));
@@ -707,7 +729,8 @@ static int write_one(lsm_db *db, const lsm_write_options *wo, unsigned type,
 			memcpy(p, val, vlen);
 		p += vlen;
 	}
-	lsm_batch b = { .rep = rep, .len = (size_t)(p - rep), .cap = need, .user_bytes = klen + vlen };
+	lsm_batch b = { .rep = rep, .len = (size_t)(p - rep), .cap = need, .user_bytes = klen + vlen,
+	               .max_vlen = type == LSM_TYPE_VALUE ? vlen : 0 };
 	r = write_internal(db, wo, &b, false);
 	if (rep != stackbuf)
 		free(rep);
@@ -757,7 +780,9 @@ int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size_t klen
 	for (int i = 0; !found && i < sv->nimm; i++)
 		found = lsm_memtable_get(sv->imm[i], ukey, seq, &type, &value);
 	if (found) {
-		if (type == LSM_TYPE_VALUE) {
+		if (type == LSM_TYPE_VPTR) {
+			r = lsm_blob_resolve(db, value, ret_val, ret_len);
+		} else if (type == LSM_TYPE_VALUE) {
 			void *v = malloc(value.len ? value.len : 1);
 			if (!v) {
 				r = -ENOMEM;
@@ -778,6 +803,9 @@ int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size_t klen
 			*ret_val = v;
 			*ret_len = len;
 			r = 0;
+		} else if (r == 1 && type == LSM_TYPE_VPTR) {
+			r = lsm_blob_resolve(db, lsm_slice_make(v, len), ret_val, ret_len);
+			free(v);
 		} else if (r >= 0) {
 			r = -ENOENT;
 		}
@@ -822,6 +850,7 @@ struct lsm_iter {
 	lsm_db *db;
 	lsm_iiter *it;
 	lsm_super *sv;
+	void *blob;                 /* the last value read from the value log */
 };
 
 static void iter_cleanup(void *arg)
@@ -894,6 +923,7 @@ void lsm_iter_free(lsm_iter *it)
 	if (!it)
 		return;
 	iiter_destroy(it->it);
+	free(it->blob);
 	free(it);
 }
 
@@ -915,6 +945,17 @@ const void *lsm_iter_key(const lsm_iter *it, size_t *ret_len)
 int lsm_iter_value(lsm_iter *it, const void **ret_val, size_t *ret_len)
 {
 	lsm_slice v = iiter_value(it->it);
+
+	if (lsm_db_iter_value_type(it->it) == LSM_TYPE_VPTR) {
+		void *val;
+		size_t len;
+		int r = lsm_blob_resolve(it->db, v, &val, &len);
+		if (r < 0)
+			return r;
+		free(it->blob);
+		it->blob = val;
+		v = lsm_slice_make(val, len);
+	}
 	*ret_val = v.data;
 	*ret_len = v.len;
 	return 0;

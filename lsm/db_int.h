@@ -185,6 +185,8 @@ typedef struct lsm_imm {
 	uint64_t log_number;        /* the WAL that holds its writes */
 } lsm_imm;
 
+struct vlog;
+
 struct lsm_db {
 	char *dir;
 	lsm_options opt;
@@ -233,11 +235,29 @@ struct lsm_db {
 
 	_Atomic uint64_t last_seq;  /* visible to readers; written under mu */
 
+	struct vlog *vlog;          /* the value log (NULL if value_threshold is 0) */
+	lsm_batch *blob_batch;      /* write leader's scratch for separated groups */
+	_Atomic uint64_t vlog_gen, vlog_synced_gen;  /* groups appended / covered by a vlog sync */
+
 	/* statistics, atomics so readers need no lock */
 	_Atomic uint64_t st_user_bytes, st_wal_bytes, st_flush_bytes, st_flushes;
 	_Atomic uint64_t st_compact_read, st_compact_written, st_compactions, st_compact_micros;
-	_Atomic uint64_t st_stall_micros, st_wal_syncs;
+	_Atomic uint64_t st_stall_micros, st_wal_syncs, st_vlog_bytes;
 };
+
+/* ---- from blob.c ------------------------------------------------------ */
+
+/* Writes in's large values to the value log and builds out (the same
+ * records with pointers for them), then flushes the log.  Leader only. */
+int lsm_blob_separate(struct lsm_db *db, const lsm_batch *in, lsm_batch *out);
+/* Reads the value a LSM_TYPE_VPTR entry points at (malloc'd). */
+int lsm_blob_resolve(struct lsm_db *db, lsm_slice ptrbytes, void **ret_val, size_t *ret_len);
+/* 1 if every pointer in the WAL record rec names an intact record, 0 if
+ * one does not (the group's values were lost in a crash), <0 on error. */
+int lsm_blob_verify_batch(struct lsm_db *db, lsm_slice rec);
+/* Syncs the value log if anything was appended since its last sync: called
+ * before every WAL sync and before a flush retires a WAL. */
+int lsm_blob_sync(struct lsm_db *db);
 
 #define LSM_MAX_IMM 16   /* bound on max_immutable_memtables */
 

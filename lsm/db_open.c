@@ -11,6 +11,8 @@
  */
 #include "db_int.h"
 
+#include "../vlog/vlog.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,7 @@ struct replay {
 	lsm_memtable *mem;
 	lsm_version_edit *edit;
 	uint64_t max_seq;
+	bool cut;               /* a group lost its values: nothing after it counts */
 };
 
 /* Writes the replay memtable out as a level-0 table and starts a new one. */
@@ -118,6 +121,18 @@ static int replay_wal(struct replay *rp, uint64_t number)
 		}
 		uint64_t seq = get_fixed64(rec.data);
 		uint32_t count = get_fixed32(rec.data + 8);
+		if (db->vlog) {
+			/* A group whose value-log records did not survive was never
+			 * synced, and so neither was any later group: stop here. */
+			r = lsm_blob_verify_batch(db, rec);
+			if (r < 0)
+				break;
+			if (r == 0) {
+				rp->cut = true;
+				r = 0;
+				break;
+			}
+		}
 		r = lsm_batch_insert(rec.data, rec.len, rp->mem);
 		if (r < 0) {
 			r = lsm_errf(r, "%s: record at offset %llu: malformed batch", path,
@@ -169,6 +184,17 @@ static void sweep(lsm_db *db, const struct dir_listing *l)
 	}
 }
 
+/* File numbers for new value-log segments (called from inside vlog_append,
+ * never with mu held by the caller). */
+static uint64_t vlog_file_number(void *arg)
+{
+	lsm_db *db = arg;
+	pthread_mutex_lock(&db->mu);
+	uint64_t n = lsm_db_new_file_number(db);
+	pthread_mutex_unlock(&db->mu);
+	return n;
+}
+
 static int start_threads(lsm_db *db)
 {
 	db->threads = calloc((size_t)db->opt.background_threads + 1, sizeof(pthread_t));
@@ -207,6 +233,8 @@ static int db_alloc(const char *dir, const lsm_options *opt, lsm_db **ret)
 		return -ENOMEM;
 	int r = lsm_batch_new(&db->group_batch);
 	if (r == 0)
+		r = lsm_batch_new(&db->blob_batch);
+	if (r == 0)
 		r = lsm_cache_new(db->opt.block_cache_size, &db->block_cache);
 	if (r == 0)
 		r = lsm_table_cache_new(db->env, db->dir, db->opt.max_open_files, db->block_cache, &db->tables);
@@ -220,6 +248,7 @@ static void db_free(lsm_db *db)
 {
 	if (!db)
 		return;
+	vlog_close(db->vlog);   /* on a failed open; lsm_close has closed it */
 	lsm_log_writer_close(db->wal);
 	lsm_log_writer_close(db->manifest);
 	pthread_mutex_lock(&db->mu);
@@ -244,6 +273,7 @@ static void db_free(lsm_db *db)
 	lsm_table_cache_free(db->tables);
 	lsm_cache_free(db->block_cache);
 	lsm_batch_free(db->group_batch);
+	lsm_batch_free(db->blob_batch);
 	env_unlock(db->env, db->lock);
 	for (int i = 0; i < LSM_MAX_LEVELS; i++)
 		free(db->compact_ptr[i]);
@@ -334,9 +364,20 @@ static int recover(lsm_db *db, lsm_version_edit *edit, struct dir_listing *listi
 		if (listing->v[i].number >= db->next_file)
 			db->next_file = listing->v[i].number + 1;
 
+	if (db->opt.value_threshold) {
+		vlog_options vo;
+		vlog_options_init(&vo);
+		vo.segment_size = db->opt.vlog_segment_size;
+		r = vlog_open(db->env, db->dir, &vo, vlog_file_number, db, &db->vlog);
+		if (r < 0) {
+			db->vlog = NULL;
+			return r;
+		}
+	}
+
 	struct replay rp = { .db = db, .edit = edit, .max_seq = st.last_seq };
 	r = lsm_memtable_new(&rp.mem);
-	for (int i = 0; r == 0 && i < listing->n; i++) {
+	for (int i = 0; r == 0 && !rp.cut && i < listing->n; i++) {
 		const struct dir_entry *e = &listing->v[i];
 		if (e->type == LSM_FILE_WAL && e->number >= db->log_number)
 			r = replay_wal(&rp, e->number);
@@ -477,6 +518,12 @@ int lsm_close(lsm_db *db)
 	pthread_mutex_lock(&db->mu);
 	r = db->bg_error;
 	pthread_mutex_unlock(&db->mu);
+	if (db->vlog) {
+		int vr = vlog_close(db->vlog);
+		db->vlog = NULL;
+		if (r == 0)
+			r = vr;
+	}
 	if (r == 0 && db->wal)
 		r = lsm_log_writer_sync(db->wal);
 	pthread_mutex_lock(&db->mu);

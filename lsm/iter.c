@@ -382,6 +382,7 @@ struct db_iter {
 	int err;             /* sticky -EUCLEAN or -ENOMEM */
 	struct db_buf saved;     /* user key (see above); also holds seek's lookup key */
 	struct db_buf saved_val; /* reverse: current value */
+	unsigned vtype;          /* LSM_TYPE_VALUE or LSM_TYPE_VPTR of the current entry */
 	void (*cleanup)(void *arg);
 	void *arg;
 };
@@ -450,7 +451,7 @@ static inline bool db_parse(struct db_iter *d, lsm_slice *ret_ukey, uint64_t *re
 		return false;
 	}
 	uint64_t t = get_fixed64(ik.data + ik.len - 8);
-	if ((t & 0xff) > LSM_TYPE_VALUE) {
+	if ((t & 0xff) > LSM_TYPE_VPTR) {
 		db_fail(d, lsm_errf(-EUCLEAN, "db iterator: unknown entry type %u in internal key (sequence %llu, key length %zu)",
 		                    (unsigned)(t & 0xff), (unsigned long long)(t >> 8), ik.len - 8));
 		return false;
@@ -481,6 +482,7 @@ static void db_find_next(struct db_iter *d, bool skipping)
 				skipping = true;
 			} else {
 				d->key = ukey;
+				d->vtype = (unsigned)(t & 0xff);
 				d->valid = true;
 				return;
 			}
@@ -504,12 +506,12 @@ static void db_find_prev(struct db_iter *d)
 			return;
 		if ((t >> 8) <= d->seq) {
 			/* Keys descend here, so "before saved" is inequality. */
-			if (type == LSM_TYPE_VALUE && !lsm_slice_eq(ukey, buf_slice(&d->saved)))
+			if (type != LSM_TYPE_DELETE && !lsm_slice_eq(ukey, buf_slice(&d->saved)))
 				break;
 			/* Versions come oldest first: each visible one replaces
 			 * the last (saved already holds ukey if type is VALUE). */
-			if ((t & 0xff) == LSM_TYPE_VALUE &&
-			    ((type != LSM_TYPE_VALUE && !db_save(d, &d->saved, ukey)) ||
+			if ((t & 0xff) != LSM_TYPE_DELETE &&
+			    ((type == LSM_TYPE_DELETE && !db_save(d, &d->saved, ukey)) ||
 			     !db_save(d, &d->saved_val, iiter_value(d->in))))
 				return;
 			type = (unsigned)(t & 0xff);
@@ -523,6 +525,7 @@ static void db_find_prev(struct db_iter *d)
 		return;
 	}
 	d->key = buf_slice(&d->saved);
+	d->vtype = type;
 	d->valid = true;
 }
 
@@ -671,4 +674,9 @@ int lsm_db_iter_new(lsm_iiter *internal, uint64_t seq, void (*cleanup)(void *arg
 	d->arg = arg;
 	*ret_iter = &d->base;
 	return 0;
+}
+
+unsigned lsm_db_iter_value_type(lsm_iiter *it)
+{
+	return DB(it)->vtype;
 }

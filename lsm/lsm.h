@@ -76,6 +76,11 @@ typedef struct lsm_options {
 	int l0_slowdown_trigger;     /* level-0 files at which each write is delayed 1 ms.  Default: 8 */
 	int l0_stop_trigger;         /* level-0 files at which writes wait for compaction.  Default: 12 */
 	int background_threads;      /* compaction threads (flushes have their own).  Default: 2 */
+	size_t value_threshold;      /* values of at least this many bytes are stored in the value
+	                                log and only a pointer in the tree (WiscKey), so compaction
+	                                never rewrites them; 0 = never.  Default: 4096 */
+	uint64_t vlog_segment_size;  /* value-log segment files roll over at this size.
+	                                Default: 64 MiB */
 	int mmap_reads;              /* read SSTables through read-only mappings: no system
 	                                call per block read, but a table file truncated or
 	                                unreadable under the mapping kills the process with

@@ -28,6 +28,7 @@
 
 #define LSM_TYPE_DELETE 0
 #define LSM_TYPE_VALUE  1
+#define LSM_TYPE_VPTR   2         /* value is an encoded vlog_ptr: the value lives in the value log */
 #define LSM_TYPE_SEEK   0xff      /* highest type: used only in lookup keys */
 #define LSM_MAX_SEQ     ((UINT64_C(1) << 56) - 1)
 
@@ -189,12 +190,14 @@ int lsm_memtable_iter_new(lsm_memtable *m, lsm_iiter **ret_iter);
  *     fixed64 sequence | fixed32 count | record*
  *     record := 0x01 varint32 klen key varint32 vlen value   (put)
  *             | 0x00 varint32 klen key                       (delete)
- * Record i gets sequence + i. */
+ *             | 0x02 varint32 klen key varint32 plen vlog_ptr (put, value in the value log)
+ * Record i gets sequence + i; the tag is the entry type it becomes. */
 #define LSM_BATCH_HEADER 12
 struct lsm_batch {
 	uint8_t *rep;       /* malloc'd, starts with the 12-byte header */
 	size_t len, cap;
 	uint64_t user_bytes; /* sum of key and value lengths, for statistics */
+	size_t max_vlen;     /* longest value: decides whether the value log is involved */
 };
 uint64_t lsm_batch_seq(const lsm_batch *b);
 void lsm_batch_set_seq(lsm_batch *b, uint64_t seq);
@@ -430,6 +433,9 @@ int lsm_merge_iter_new(lsm_iiter **children, int n, lsm_cmp_fn cmp, lsm_iiter **
  * internal.  cleanup(arg) runs at destroy (releasing versions, memtables). */
 int lsm_db_iter_new(lsm_iiter *internal, uint64_t seq, void (*cleanup)(void *arg), void *arg,
                     lsm_iiter **ret_iter);
+/* REQUIRES: valid.  LSM_TYPE_VALUE, or LSM_TYPE_VPTR when value() is a
+ * value-log pointer the caller must resolve. */
+unsigned lsm_db_iter_value_type(lsm_iiter *it);
 
 /* ---- file names (from filename.c) -------------------------------------- */
 

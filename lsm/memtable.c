@@ -158,7 +158,7 @@ int lsm_memtable_add(lsm_memtable *m, uint64_t seq, unsigned type, lsm_slice uke
 {
 	if (type == LSM_TYPE_DELETE)
 		value.len = 0;
-	else if (type != LSM_TYPE_VALUE)
+	else if (type != LSM_TYPE_VALUE && type != LSM_TYPE_VPTR)
 		return -EINVAL;
 	if (seq > LSM_MAX_SEQ || ukey.len > UINT32_MAX - 8 || value.len > UINT32_MAX)
 		return -EINVAL;

@@ -369,7 +369,7 @@ static void get_found(void *arg, lsm_slice ikey, lsm_slice value)
 		return;
 	s->found = true;
 	s->type = lsm_ikey_type(ikey);
-	if (s->type == LSM_TYPE_VALUE) {
+	if (s->type == LSM_TYPE_VALUE || s->type == LSM_TYPE_VPTR) {
 		s->val = malloc(value.len ? value.len : 1);
 		if (!s->val) {
 			s->err = -ENOMEM;

@@ -251,8 +251,8 @@ static void test_batch_bad_tag(void **state)
 {
 	(void)state;
 	lsm_batch *b = sample();
-	b->rep[17] = 0x02;      /* the second record's tag */
-	expect_corrupt(b->rep, b->len, "record 1 at offset 17: unknown tag 0x02");
+	b->rep[17] = 0x03;      /* the second record's tag (0x02 is a pointer put) */
+	expect_corrupt(b->rep, b->len, "record 1 at offset 17: unknown tag 0x03");
 	b->rep[17] = 0x81;
 	expect_corrupt(b->rep, b->len, "unknown tag 0x81");
 	lsm_batch_free(b);

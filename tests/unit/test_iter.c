@@ -730,7 +730,7 @@ static void test_iter_db_corrupt_short_key(void **state)
 static void test_iter_db_corrupt_type(void **state)
 {
 	(void)state;
-	const unsigned bad[] = { 2, 0x7f, LSM_TYPE_SEEK };
+	const unsigned bad[] = { 3, 0x7f, LSM_TYPE_SEEK };   /* 2 is LSM_TYPE_VPTR */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct vec_iter *v = vec_new(ikey_cmp);
 		vec_add_ikey(v, "a", 1, LSM_TYPE_VALUE, "a1");
