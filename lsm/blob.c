@@ -58,6 +58,7 @@ static int separate_one(void *arg, uint64_t seq, unsigned type, lsm_slice key, l
 		stored = lsm_slice_make(ptrbuf, vlog_ptr_encode(&ptr, ptrbuf));
 		tag = LSM_TYPE_VPTR;
 		atomic_fetch_add(&c->db->st_vlog_bytes, ptr.length);
+		atomic_fetch_add(&c->db->mem_vlog_bytes, ptr.length);
 	}
 	r = out_reserve(c->out, 1 + 2 * VARINT32_MAX + key.len + stored.len);
 	if (r < 0)

@@ -20,8 +20,16 @@
  * one first, so short keys cost no allocation at all); an entry that shares
  * nothing with its predecessor is returned straight from the block.  Values
  * are always slices of the block.
+ *
+ * Block buffers are recycled.  A point read that misses the block cache
+ * allocates a buffer and, as the cache makes room for it, frees another of
+ * the same size; at 4 KiB that size is too big for the allocator's
+ * per-thread caches, so each such pair costs a trip through its bins and
+ * neighbouring chunks.  Instead the last few buffers freed wait in a handful
+ * of lock-free slots for the next allocation of about their size.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +182,73 @@ lsm_slice lsm_block_builder_finish(lsm_block_builder *b)
 	return lsm_slice_make(b->buf, b->len);
 }
 
+/* ---- buffer recycling -------------------------------------------------- */
+
+#define SPARE_SLOTS 16
+#define SPARE_MIN 512u              /* smaller buffers are cheap to allocate anyway */
+#define SPARE_MAX (256u << 10)
+#define SPARE_ROUND 256u
+
+static _Atomic(void *) spare[SPARE_SLOTS];
+
+/* A spare buffer fits a request for n bytes when it wastes at most 1/8. */
+static bool spare_fits(size_t cap, size_t n)
+{
+	return cap >= n && cap - n <= n / 8;
+}
+
+static void spare_put(void *p)
+{
+	for (int i = 0; i < SPARE_SLOTS; i++) {
+		void *none = NULL;
+		if (!atomic_load_explicit(&spare[i], memory_order_relaxed) &&
+		    atomic_compare_exchange_strong_explicit(&spare[i], &none, p, memory_order_release,
+		                                            memory_order_relaxed))
+			return;
+	}
+	free(p);
+}
+
+void *lsm_block_buf_alloc(size_t n)
+{
+	if (n >= SPARE_MIN && n <= SPARE_MAX) {
+		/* Blocks are cut a little past the block size, each at its own
+		 * length: rounding up makes most of them one size class. */
+		n = (n + SPARE_ROUND - 1) & ~(size_t)(SPARE_ROUND - 1);
+		for (int i = 0; i < SPARE_SLOTS; i++) {
+			if (!atomic_load_explicit(&spare[i], memory_order_relaxed))
+				continue;
+			void *p = atomic_exchange_explicit(&spare[i], NULL, memory_order_acquire);
+			if (!p)
+				continue;
+			if (spare_fits(malloc_usable_size(p), n))
+				return p;
+			free(p);            /* a size no longer asked for: make room */
+		}
+	}
+	return malloc(n);
+}
+
+void lsm_block_buf_free(void *p)
+{
+	size_t cap;
+	if (!p)
+		return;
+	cap = malloc_usable_size(p);
+	if (cap >= SPARE_MIN && cap <= SPARE_MAX + SPARE_MAX / 8)
+		spare_put(p);
+	else
+		free(p);
+}
+
+/* The spares are freed when the library is unloaded or the process ends, so
+ * that nothing is left behind for leak checkers. */
+__attribute__((destructor)) static void spare_drain(void)
+{
+	for (int i = 0; i < SPARE_SLOTS; i++)
+		free(atomic_exchange(&spare[i], NULL));
+}
+
 /* ---- parsed block ------------------------------------------------------ */
 
 struct lsm_block {
@@ -223,7 +298,7 @@ void lsm_block_free(lsm_block *b)
 	if (!b)
 		return;
 	if (b->owned)
-		free((void *)b->data);
+		lsm_block_buf_free((void *)b->data);
 	free(b);
 }
 
@@ -610,6 +685,22 @@ int lsm_block_iter_new(const lsm_block *b, lsm_cmp_fn cmp, lsm_iiter **ret_iter)
 	bi_init(it, b, cmp);
 	*ret_iter = &it->base;
 	return 0;
+}
+
+void lsm_block_iter_reset(lsm_iiter *base, const lsm_block *b)
+{
+	struct block_iter *it = BI(base);
+	/* Only the position and the block change: the key buffer, grown or
+	 * not, stays for the next block's keys. */
+	it->data = b->data;
+	it->restarts = b->restarts;
+	it->nrestarts = b->nrestarts;
+	it->cur = it->next = b->restarts;
+	it->ridx = 0;
+	it->key = NULL;
+	it->klen = 0;
+	it->value = lsm_slice_make(NULL, 0);
+	it->status = 0;
 }
 
 int lsm_block_seek_get(const lsm_block *b, lsm_cmp_fn cmp, lsm_slice target,

@@ -1,10 +1,20 @@
 /*
- * cache.c - the sharded LRU cache behind lsm_cache_* (block cache and table
+ * cache.c - the sharded cache behind lsm_cache_* (block cache and table
  * cache).  The key space is split over 16 shards by the top bits of
  * lsm_hash64(key); each shard has its own mutex, a chained hash table that
- * doubles when it fills up, and an LRU list holding only the entries nobody
- * has pinned, so eviction never has to skip over pinned ones.  The byte budget
- * is split evenly over the shards.
+ * doubles when it fills up, and two LRU lists (a segmented LRU) holding only
+ * the entries nobody has pinned, so eviction never has to skip over pinned
+ * ones.  The byte budget is split evenly over the shards.
+ *
+ * Segments: an entry comes in on probation and moves to the protected segment
+ * the first time it is looked up again; eviction takes the oldest entry on
+ * probation, and only when none is left the oldest protected one.  When the
+ * protected entries outgrow 4/5 of the budget, the oldest of them go back on
+ * probation (as its newest).  So a block read once (by a scan, say) cannot
+ * push out blocks that lookups keep coming back to, and under uniformly
+ * random lookups over several levels the cache fills with the blocks of the
+ * smallest level, each of which is read ten times as often as one of the
+ * next level's: with plain LRU every block would get the same short stay.
  *
  * Reference counting (every count is protected by its shard's mutex): an
  * entry in the table holds one reference for the cache itself, and every
@@ -43,6 +53,7 @@ struct lsm_cache_handle {
 	uint64_t hash;                       /* lsm_hash64(key) */
 	uint32_t refs;                       /* protected by the shard's mu */
 	bool in_cache;                       /* in the table; protected by the shard's mu */
+	bool hot;                            /* in the protected segment; shard's mu */
 	size_t klen;
 	uint8_t key[];                       /* copied at insert */
 };
@@ -55,7 +66,10 @@ struct cache_shard {
 	uint32_t count;                      /* entries in the table */
 	size_t capacity;                     /* this shard's byte budget */
 	size_t usage;                        /* charge of the entries in the table */
-	struct lru_link lru;                 /* list head: lru.next is the oldest */
+	size_t hot_capacity;                 /* budget of the protected segment */
+	size_t hot_usage;                    /* charge of the protected entries in the table */
+	struct lru_link lru;                 /* probation, unpinned: lru.next is the oldest */
+	struct lru_link hot;                 /* protected, unpinned: hot.next is the oldest */
 	uint64_t hits, misses;
 };
 
@@ -119,13 +133,27 @@ static inline void lru_remove(struct lsm_cache_handle *e)
 	e->lru.next->prev = e->lru.prev;
 }
 
-/* Appends e as the most recently used entry. */
+/* Appends e as the most recently used entry of its segment. */
 static inline void lru_append(struct cache_shard *s, struct lsm_cache_handle *e)
 {
-	e->lru.next = &s->lru;
-	e->lru.prev = s->lru.prev;
+	struct lru_link *head = e->hot ? &s->hot : &s->lru;
+	e->lru.next = head;
+	e->lru.prev = head->prev;
 	e->lru.prev->next = &e->lru;
-	s->lru.prev = &e->lru;
+	head->prev = &e->lru;
+}
+
+/* Moves the oldest unpinned protected entries back on probation while the
+ * segment is over its budget.  REQUIRES: s->mu held. */
+static void hot_shrink(struct cache_shard *s)
+{
+	while (s->hot_usage > s->hot_capacity && s->hot.next != &s->hot) {
+		struct lsm_cache_handle *old = (struct lsm_cache_handle *)s->hot.next;  /* lru is first */
+		lru_remove(old);
+		old->hot = false;
+		s->hot_usage -= old->charge;
+		lru_append(s, old);
+	}
 }
 
 /* Takes e, which *link points at, out of the table and drops the cache's
@@ -139,8 +167,10 @@ static struct lsm_cache_handle *table_unlink(struct cache_shard *s, struct lsm_c
 	*link = e->hash_next;
 	s->count--;
 	s->usage -= e->charge;
+	if (e->hot)
+		s->hot_usage -= e->charge;
 	e->in_cache = false;
-	if (e->refs == 1)         /* unpinned, hence on the LRU list */
+	if (e->refs == 1)         /* unpinned, hence on an LRU list */
 		lru_remove(e);
 	if (--e->refs == 0)
 		return e;
@@ -163,12 +193,15 @@ static inline void dead_push(struct dead_list *d, struct lsm_cache_handle *e)
 	d->tail = &e->hash_next;
 }
 
-/* Evicts the least recently used unpinned entries while s is over budget.
- * REQUIRES: s->mu held. */
+/* Evicts unpinned entries while s is over budget: the oldest on probation
+ * first, then the oldest protected ones.  REQUIRES: s->mu held. */
 static void shard_evict(struct cache_shard *s, struct dead_list *dead)
 {
-	while (s->usage > s->capacity && s->lru.next != &s->lru) {
-		struct lsm_cache_handle *old = (struct lsm_cache_handle *)s->lru.next;  /* lru is first */
+	while (s->usage > s->capacity) {
+		struct lru_link *oldest = s->lru.next != &s->lru ? s->lru.next : s->hot.next;
+		if (oldest == &s->hot)
+			break;                      /* everything left is pinned */
+		struct lsm_cache_handle *old = (struct lsm_cache_handle *)oldest;  /* lru is first */
 		dead_push(dead, table_unlink(s, table_find(s, old->hash, old->key, old->klen)));
 	}
 }
@@ -212,7 +245,9 @@ int lsm_cache_new(size_t capacity, lsm_cache **ret_cache)
 		}
 		s->mask = CACHE_MIN_BUCKETS - 1;
 		s->capacity = per_shard;
+		s->hot_capacity = per_shard / 5 * 4 + per_shard % 5 * 4 / 5;
 		s->lru.next = s->lru.prev = &s->lru;
+		s->hot.next = s->hot.prev = &s->hot;
 	}
 	atomic_init(&c->next_id, 1);
 	*ret_cache = c;
@@ -268,6 +303,7 @@ lsm_cache_handle *lsm_cache_insert(lsm_cache *c, const void *key, size_t klen, v
 	e->hash = hash;
 	e->refs = 2;              /* the cache's and the caller's */
 	e->in_cache = true;
+	e->hot = false;           /* on probation until looked up again */
 	e->klen = klen;
 	if (klen)
 		memcpy(e->key, key, klen);
@@ -300,10 +336,17 @@ lsm_cache_handle *lsm_cache_lookup(lsm_cache *c, const void *key, size_t klen)
 	pthread_mutex_lock(&s->mu);
 	e = *table_find(s, hash, key, klen);
 	if (e) {
-		if (e->refs == 1)     /* becoming pinned: off the LRU list */
+		if (e->refs == 1)     /* becoming pinned: off its LRU list */
 			lru_remove(e);
 		e->refs++;
 		s->hits++;
+		if (!e->hot) {
+			/* A second use: protected from now on (joining the
+			 * segment's list at its release). */
+			e->hot = true;
+			s->hot_usage += e->charge;
+			hot_shrink(s);
+		}
 	} else {
 		s->misses++;
 	}

@@ -22,6 +22,8 @@
  */
 #include "db_int.h"
 
+#include "../vlog/vlog.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,9 +160,39 @@ int lsm_build_level0(lsm_db *db, lsm_memtable *mem, lsm_version_edit *edit, int 
 		iiter_destroy(it);
 		return 0;
 	}
+	/* Versions no snapshot can see are dropped here already (as in a
+	 * compaction, but tombstones stay: deeper levels may hold the key), so
+	 * overwritten value-log records are counted as garbage at the first
+	 * flush rather than at some later compaction. */
+	pthread_mutex_lock(&db->mu);
+	uint64_t smallest_snapshot = lsm_db_oldest_snapshot(db);
+	pthread_mutex_unlock(&db->mu);
+	keybuf cur = { 0 };
+	bool has_cur = false;
+	uint64_t last_seq_for_key = UINT64_MAX;
 	r = out_open(&o);
-	for (; r == 0 && iiter_valid(it); iiter_next(it))
-		r = out_add(&o, iiter_key(it), iiter_value(it));
+	for (; r == 0 && iiter_valid(it); iiter_next(it)) {
+		lsm_slice ikey = iiter_key(it), ukey = lsm_ikey_user(ikey);
+		if (!has_cur || !lsm_slice_eq(ukey, keybuf_slice(&cur))) {
+			if ((r = keybuf_set(&cur, ukey)) < 0)
+				break;
+			has_cur = true;
+			last_seq_for_key = UINT64_MAX;
+		}
+		bool drop = last_seq_for_key <= smallest_snapshot;
+		last_seq_for_key = lsm_ikey_seq(ikey);
+		if (!drop) {
+			r = out_add(&o, ikey, iiter_value(it));
+			continue;
+		}
+		if (lsm_ikey_type(ikey) == LSM_TYPE_VPTR) {
+			struct vlog_ptr ptr;
+			lsm_slice pv = iiter_value(it);
+			if (vlog_ptr_decode(pv.data, pv.len, &ptr) == 0)
+				r = lsm_garbage_add(&edit->garbage, ptr.segment, ptr.length);
+		}
+	}
+	free(cur.p);
 	if (r == 0)
 		r = iiter_status(it);
 	iiter_destroy(it);
@@ -514,6 +546,15 @@ int lsm_compaction_run(lsm_db *db, lsm_compaction *c)
 		else if (type == LSM_TYPE_DELETE && seq <= smallest_snapshot && is_base_level(&base, ukey))
 			drop = true;
 		last_seq_for_key = seq;
+		if (drop && type == LSM_TYPE_VPTR) {
+			/* The value this pointer names is garbage now: count it
+			 * against its segment (persisted with the edit). */
+			struct vlog_ptr ptr;
+			lsm_slice pv = iiter_value(it);
+			if (vlog_ptr_decode(pv.data, pv.len, &ptr) == 0 &&
+			    (r = lsm_garbage_add(&edit.garbage, ptr.segment, ptr.length)) < 0)
+				break;
+		}
 		if (!drop) {
 			if (!o.b && (r = out_open(&o)) < 0)
 				break;

@@ -251,7 +251,8 @@ static int roll_manifest(lsm_db *db, const lsm_version *v, uint64_t log_number, 
 {
 	lsm_log_writer *w;
 	char path[PATH_MAX];
-	int r = lsm_manifest_create(db->env, db->dir, number, v, log_number, next_file, last_seq, &w);
+	int r = lsm_manifest_create(db->env, db->dir, number, v, log_number, next_file, last_seq,
+	                            &db->garbage_snapshot, &w);
 
 	if (r < 0)
 		return r;
@@ -293,8 +294,19 @@ int lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e)
 	 * roll can take one without racing other allocations. */
 	uint64_t roll_number = 0;
 	bool roll = lsm_log_writer_size(db->manifest) > MANIFEST_ROLL_BYTES;
-	if (roll)
+	if (roll) {
 		roll_number = lsm_db_new_file_number(db);
+		/* The new manifest starts from the totals as they will be after
+		 * this edit: a copy, since mu is dropped while it is written. */
+		free(db->garbage_snapshot.v);
+		db->garbage_snapshot = (lsm_garbage_list){ 0 };
+		for (int i = 0; i < db->garbage.n; i++)
+			lsm_garbage_add(&db->garbage_snapshot, db->garbage.v[i].segment, db->garbage.v[i].bytes);
+		for (int i = 0; i < e->garbage.n; i++)
+			lsm_garbage_add(&db->garbage_snapshot, e->garbage.v[i].segment, e->garbage.v[i].bytes);
+		for (int i = 0; i < e->vlog_removed.n; i++)
+			lsm_garbage_remove(&db->garbage_snapshot, e->vlog_removed.v[i].segment);
+	}
 	e->next_file = db->next_file;
 	e->last_seq = atomic_load(&db->last_seq);
 	pthread_mutex_unlock(&db->mu);
@@ -323,6 +335,10 @@ int lsm_db_log_and_apply(lsm_db *db, lsm_version_edit *e)
 		return r;
 	}
 	e->applied = true;
+	for (int i = 0; i < e->garbage.n; i++)
+		lsm_garbage_add(&db->garbage, e->garbage.v[i].segment, e->garbage.v[i].bytes);
+	for (int i = 0; i < e->vlog_removed.n; i++)
+		lsm_garbage_remove(&db->garbage, e->vlog_removed.v[i].segment);
 	nv->refs = 1;
 	nv->next = &db->versions;
 	nv->prev = db->versions.prev;
@@ -519,6 +535,8 @@ static int make_room(lsm_db *db, bool force)
 	for (;;) {
 		if (db->bg_error)
 			return -EROFS;
+		if (db->shutting_down)
+			return -ECANCELED;   /* the flush thread is gone: nothing would make room */
 		int l0 = db->current->files[0].n;
 		if (allow_delay && l0 >= db->opt.l0_slowdown_trigger) {
 			/* Spread the wait over many writes instead of one long stop. */
@@ -530,7 +548,11 @@ static int make_room(lsm_db *db, bool force)
 			allow_delay = false;
 			continue;
 		}
-		if (!force && lsm_memtable_usage(db->mem) < db->opt.write_buffer_size)
+		/* A memtable of pointers is small, but the values behind it count
+		 * too: garbage is only found by flushes and compactions, and replay
+		 * reads every value the WAL points at. */
+		if (!force && lsm_memtable_usage(db->mem) < db->opt.write_buffer_size &&
+		    atomic_load(&db->mem_vlog_bytes) < 16 * (uint64_t)db->opt.write_buffer_size)
 			return 0;
 		if (force && lsm_memtable_entries(db->mem) == 0)
 			return 0;
@@ -569,6 +591,7 @@ static int make_room(lsm_db *db, bool force)
 		db->nimm++;
 		db->mem = mem;
 		db->mem_log_number = number;
+		atomic_store(&db->mem_vlog_bytes, 0);
 		lsm_db_install_super(db, sv);
 		pthread_cond_broadcast(&db->bg_cv);
 		force = false;
@@ -587,7 +610,7 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **ret_last)
 	if (first->batch->len <= (128u << 10))
 		max = first->batch->len + (128u << 10);
 	for (w = first->next; w; w = w->next) {
-		if (!w->batch || (w->sync && !first->sync))
+		if (!w->batch || w->gc_olds || first->gc_olds || (w->sync && !first->sync))
 			break;
 		if (result->len + w->batch->len - LSM_BATCH_HEADER > max)
 			break;
@@ -610,9 +633,10 @@ static lsm_batch *build_group(lsm_db *db, lsm_writer **ret_last)
 
 /* Commits batch; with batch NULL, either forces a memtable switch (force)
  * or only syncs the WAL. */
-static int write_internal(lsm_db *db, const lsm_write_options *wo, lsm_batch *batch, bool force)
+static int write_internal(lsm_db *db, const lsm_write_options *wo, lsm_batch *batch, bool force,
+                          lsm_slice *gc_olds)
 {
-	lsm_writer w = { .batch = batch, .sync = wo && wo->sync };
+	lsm_writer w = { .batch = batch, .sync = wo && wo->sync, .gc_olds = gc_olds };
 	lsm_writer *last, *p;
 	int r;
 
@@ -636,25 +660,35 @@ static int write_internal(lsm_db *db, const lsm_write_options *wo, lsm_batch *ba
 	if (r == 0 && batch) {
 		lsm_batch *group = build_group(db, &last);
 		uint64_t seq = atomic_load(&db->last_seq) + 1;
-		uint32_t count = get_fixed32(group->rep + 8);
 		bool sync = w.sync;
 
 		lsm_batch_set_seq(group, seq);
 		pthread_mutex_unlock(&db->mu);
 		lsm_batch *rec = group;
-		if (db->vlog && db->opt.value_threshold && group->max_vlen >= db->opt.value_threshold) {
+		if (w.gc_olds) {
+			/* As the only writer, the check and the write are atomic. */
+			rec = db->blob_batch;
+			r = lsm_gc_filter(db, group, w.gc_olds, rec);
+		} else if (db->vlog && db->opt.value_threshold && group->max_vlen >= db->opt.value_threshold) {
 			rec = db->blob_batch;
 			r = lsm_blob_separate(db, group, rec);
 		}
+		uint32_t count = get_fixed32(rec->rep + 8);
+		if (r == 0 && count == 0)
+			goto committed;
 		if (r == 0)
 			r = lsm_log_writer_add(db->wal, rec->rep, rec->len);
 		if (r == 0 && sync)
 			r = sync_wal(db, db->wal);
 		if (r == 0)
 			r = lsm_batch_insert(rec->rep, rec->len, db->mem);
+	committed:
 		pthread_mutex_lock(&db->mu);
-		if (r == 0) {
+		if (r == 0 && count == 0) {
+			/* nothing left to write (a GC batch whose keys all moved on) */
+		} else if (r == 0) {
 			atomic_store(&db->last_seq, seq + count - 1);
+			atomic_store(&db->last_write_micros, lsm_now_micros());
 			atomic_fetch_add(&db->st_user_bytes, group->user_bytes);
 			atomic_fetch_add(&db->st_wal_bytes, rec->len);
 		} else {
@@ -697,7 +731,7 @@ int lsm_write(lsm_db *db, const lsm_write_options *wo, lsm_batch *batch)
 		return -EINVAL;
 	if (get_fixed32(batch->rep + 8) == 0)
 		return 0;
-	return write_internal(db, wo, batch, false);
+	return write_internal(db, wo, batch, false, NULL);
 }
 
 /* One put or delete, encoded as a one-record batch on the stack when small:
@@ -731,7 +765,7 @@ static int write_one(lsm_db *db, const lsm_write_options *wo, unsigned type,
 	}
 	lsm_batch b = { .rep = rep, .len = (size_t)(p - rep), .cap = need, .user_bytes = klen + vlen,
 	               .max_vlen = type == LSM_TYPE_VALUE ? vlen : 0 };
-	r = write_internal(db, wo, &b, false);
+	r = write_internal(db, wo, &b, false, NULL);
 	if (rep != stackbuf)
 		free(rep);
 	return r;
@@ -753,67 +787,92 @@ int lsm_sync(lsm_db *db)
 
 	/* Through the writer queue: the leader owns the WAL, and waiting in line
 	 * orders this sync after every write acknowledged before it. */
-	return write_internal(db, &wo, NULL, false);
+	return write_internal(db, &wo, NULL, false, NULL);
 }
 
 /* ---- reads ------------------------------------------------------------- */
 
-int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size_t klen,
-            void **ret_val, size_t *ret_len)
+int lsm_db_get_raw(lsm_db *db, const lsm_snapshot *snap, bool fill_cache, lsm_slice ukey,
+                   unsigned *ret_type, void **ret_raw, size_t *ret_len)
 {
 	uint8_t stackbuf[256], *lk = stackbuf;
-	lsm_slice ukey = lsm_slice_make(key, klen), value;
+	lsm_slice value;
 	unsigned type;
 	lsm_super *sv;
 	uint64_t seq;
 	int r = 0;
 
-	if (!db || !ret_val || !ret_len || klen > LSM_MAX_KEY)
-		return -EINVAL;
-	if (klen + 8 > sizeof(stackbuf) && !(lk = malloc(klen + 8)))
+	if (ukey.len + 8 > sizeof(stackbuf) && !(lk = malloc(ukey.len + 8)))
 		return -ENOMEM;
 	sv = super_get(db);
-	seq = ro && ro->snapshot ? ro->snapshot->seq : atomic_load(&db->last_seq);
+	seq = snap ? snap->seq : atomic_load(&db->last_seq);
 	lsm_slice lookup = lsm_slice_make(lk, lsm_ikey_encode(lk, ukey, seq, LSM_TYPE_SEEK));
 
 	int found = lsm_memtable_get(sv->mem, ukey, seq, &type, &value);
 	for (int i = 0; !found && i < sv->nimm; i++)
 		found = lsm_memtable_get(sv->imm[i], ukey, seq, &type, &value);
 	if (found) {
-		if (type == LSM_TYPE_VPTR) {
-			r = lsm_blob_resolve(db, value, ret_val, ret_len);
-		} else if (type == LSM_TYPE_VALUE) {
+		r = 0;
+		if (type != LSM_TYPE_DELETE) {
 			void *v = malloc(value.len ? value.len : 1);
 			if (!v) {
 				r = -ENOMEM;
 			} else {
 				if (value.len)
 					memcpy(v, value.data, value.len);
-				*ret_val = v;
+				*ret_raw = v;
 				*ret_len = value.len;
+				*ret_type = type;
+				r = 1;
 			}
-		} else {
-			r = -ENOENT;
 		}
 	} else {
 		void *v;
 		size_t len;
-		r = lsm_version_get(sv->version, db->tables, lookup, !ro || ro->fill_cache, &type, &v, &len);
-		if (r == 1 && type == LSM_TYPE_VALUE) {
-			*ret_val = v;
-			*ret_len = len;
+		r = lsm_version_get(sv->version, db->tables, lookup, fill_cache, &type, &v, &len);
+		if (r == 1 && type == LSM_TYPE_DELETE) {
 			r = 0;
-		} else if (r == 1 && type == LSM_TYPE_VPTR) {
-			r = lsm_blob_resolve(db, lsm_slice_make(v, len), ret_val, ret_len);
-			free(v);
-		} else if (r >= 0) {
-			r = -ENOENT;
+		} else if (r == 1) {
+			*ret_raw = v;
+			*ret_len = len;
+			*ret_type = type;
 		}
 	}
 	super_unref(db, sv, false);
 	if (lk != stackbuf)
 		free(lk);
 	return r;
+}
+
+int lsm_get(lsm_db *db, const lsm_read_options *ro, const void *key, size_t klen,
+            void **ret_val, size_t *ret_len)
+{
+	lsm_slice ukey = lsm_slice_make(key, klen);
+	unsigned type;
+	void *raw;
+	size_t len;
+	int r;
+
+	if (!db || !ret_val || !ret_len || klen > LSM_MAX_KEY)
+		return -EINVAL;
+	for (int attempt = 0;; attempt++) {
+		uint64_t gen = atomic_load(&db->gc_removed_gen);
+		r = lsm_db_get_raw(db, ro ? ro->snapshot : NULL, !ro || ro->fill_cache, ukey, &type, &raw, &len);
+		if (r <= 0)
+			return r < 0 ? r : -ENOENT;
+		if (type == LSM_TYPE_VALUE) {
+			*ret_val = raw;
+			*ret_len = len;
+			return 0;
+		}
+		r = lsm_blob_resolve(db, lsm_slice_make(raw, len), ret_val, ret_len);
+		free(raw);
+		/* A segment collected between reading the pointer and the value:
+		 * the key has been re-pointed, so look again. */
+		if (r < 0 && attempt < 3 && atomic_load(&db->gc_removed_gen) != gen)
+			continue;
+		return r;
+	}
 }
 
 int lsm_snapshot_new(lsm_db *db, const lsm_snapshot **ret_snap)
@@ -850,6 +909,8 @@ struct lsm_iter {
 	lsm_db *db;
 	lsm_iiter *it;
 	lsm_super *sv;
+	lsm_snapshot snap;          /* its sequence, in the snapshot list: GC keeps the
+	                               value-log segments it may read */
 	void *blob;                 /* the last value read from the value log */
 };
 
@@ -860,6 +921,8 @@ static void iter_cleanup(void *arg)
 
 	pthread_mutex_lock(&db->mu);
 	super_unref(db, pub->sv, true);
+	pub->snap.prev->next = pub->snap.next;
+	pub->snap.next->prev = pub->snap.prev;
 	db->open_iters--;
 	lsm_db_delete_obsolete(db);
 	pthread_mutex_unlock(&db->mu);
@@ -881,6 +944,15 @@ int lsm_iter_new(lsm_db *db, const lsm_read_options *ro, lsm_iter **ret_iter)
 	atomic_fetch_add(&pub->sv->refs, 1);
 	db->open_iters++;
 	seq = ro && ro->snapshot ? ro->snapshot->seq : atomic_load(&db->last_seq);
+	/* Kept in sequence order: iterators may read at an old snapshot. */
+	pub->snap.seq = seq;
+	lsm_snapshot *at = db->snapshots.next;
+	while (at != &db->snapshots && at->seq <= seq)
+		at = at->next;
+	pub->snap.next = at;
+	pub->snap.prev = at->prev;
+	at->prev->next = &pub->snap;
+	at->prev = &pub->snap;
 	pthread_mutex_unlock(&db->mu);
 
 	lsm_super *sv = pub->sv;
@@ -965,12 +1037,12 @@ int lsm_iter_value(lsm_iter *it, const void **ret_val, size_t *ret_len)
 
 int lsm_flush(lsm_db *db)
 {
-	int r = write_internal(db, NULL, NULL, true);
+	int r = write_internal(db, NULL, NULL, true, NULL);
 
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&db->mu);
-	while (!db->bg_error && (db->nimm > 0 || db->flush_running))
+	while (!db->bg_error && !db->shutting_down && (db->nimm > 0 || db->flush_running))
 		pthread_cond_wait(&db->idle_cv, &db->mu);
 	r = db->bg_error;
 	pthread_mutex_unlock(&db->mu);
@@ -993,10 +1065,14 @@ int lsm_compact_range(lsm_db *db, const void *begin, size_t blen, const void *en
 	for (int level = 1; level < LSM_MAX_LEVELS; level++)
 		if (db->current->files[level].n)
 			deepest = level;
-	for (int level = 0; r == 0 && level < LSM_MAX_LEVELS - 1 && (level < deepest || level == 0); level++) {
+	/* Down through the deepest level holding data, which is rewritten one
+	 * level deeper too: otherwise versions and value-log pointers that only
+	 * it holds would never be dropped. */
+	for (int level = 0; r == 0 && level < LSM_MAX_LEVELS - 1 && level <= deepest; level++) {
 		lsm_compaction *c = lsm_compaction_manual(db, level, begin ? &b : NULL, end ? &e : NULL);
 		if (!c)
 			continue;
+		c->trivial_move = false;   /* a manual compaction rewrites, it does not just move */
 		pthread_mutex_unlock(&db->mu);
 		r = lsm_compaction_run(db, c);
 		pthread_mutex_lock(&db->mu);
@@ -1024,7 +1100,8 @@ int lsm_wait_idle(lsm_db *db)
 			continue;
 		}
 		/* Idle includes deletions: a caller counting files must see them gone. */
-		bool busy = db->nimm > 0 || db->flush_running || db->running_compactions > 0 || db->deleting > 0;
+		bool busy = db->nimm > 0 || db->flush_running || db->running_compactions > 0 || db->deleting > 0 ||
+		            db->gc_running;
 		if (!busy) {
 			lsm_compaction *c = lsm_compaction_pick(db);
 			if (!c)
@@ -1043,4 +1120,11 @@ int lsm_wait_idle(lsm_db *db)
 	r = db->bg_error;
 	pthread_mutex_unlock(&db->mu);
 	return r;
+}
+
+int lsm_db_write_gc(lsm_db *db, lsm_batch *batch, lsm_slice *olds)
+{
+	lsm_write_options wo = { .sync = 1 };
+
+	return write_internal(db, &wo, batch, false, olds);
 }

@@ -53,6 +53,22 @@ typedef struct lsm_edit_file {
 	uint64_t number;            /* for deletions */
 } lsm_edit_file;
 
+/* Garbage bytes in one value-log segment: records no live pointer names. */
+typedef struct lsm_seg_garbage {
+	uint64_t segment;
+	uint64_t bytes;
+} lsm_seg_garbage;
+
+typedef struct lsm_garbage_list {
+	lsm_seg_garbage *v;
+	int n, cap;
+} lsm_garbage_list;
+
+/* Adds bytes to segment's entry (creating it).  -ENOMEM. */
+int lsm_garbage_add(lsm_garbage_list *l, uint64_t segment, uint64_t bytes);
+void lsm_garbage_remove(lsm_garbage_list *l, uint64_t segment);
+uint64_t lsm_garbage_get(const lsm_garbage_list *l, uint64_t segment);
+
 typedef struct lsm_version_edit {
 	bool has_log_number, has_next_file, has_last_seq;
 	bool applied;               /* installed: its metas belong to versions */
@@ -63,6 +79,8 @@ typedef struct lsm_version_edit {
 	int nadded, cap_added;
 	lsm_edit_file *deleted;
 	int ndeleted, cap_deleted;
+	lsm_garbage_list garbage;   /* value-log garbage found (deltas, or totals in a snapshot) */
+	lsm_garbage_list vlog_removed;  /* segments collected (bytes unused) */
 } lsm_version_edit;
 
 /* ---- from version.c ---------------------------------------------------- */
@@ -117,6 +135,7 @@ int lsm_level_iter_new(lsm_file_meta **files, int n, lsm_table_cache *tc, bool f
 /* The persistent part of the version set. */
 typedef struct lsm_manifest_state {
 	lsm_version *version;       /* recovered version (refs 0) */
+	lsm_garbage_list garbage;   /* value-log garbage per segment (caller frees .v) */
 	uint64_t log_number, next_file, last_seq;
 	uint64_t manifest_number;
 } lsm_manifest_state;
@@ -127,7 +146,7 @@ int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, 
  * points CURRENT at it atomically. */
 int lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number, const lsm_version *v,
                         uint64_t log_number, uint64_t next_file, uint64_t last_seq,
-                        lsm_log_writer **ret_writer);
+                        const lsm_garbage_list *garbage, lsm_log_writer **ret_writer);
 /* Appends e and syncs. */
 int lsm_manifest_append(lsm_log_writer *w, const lsm_version_edit *e);
 
@@ -174,6 +193,7 @@ struct lsm_snapshot {
 typedef struct lsm_writer {
 	lsm_batch *batch;
 	bool sync;
+	lsm_slice *gc_olds;         /* a GC batch: the old pointers its records replace */
 	bool done;
 	int status;
 	pthread_cond_t cv;
@@ -236,8 +256,17 @@ struct lsm_db {
 	_Atomic uint64_t last_seq;  /* visible to readers; written under mu */
 
 	struct vlog *vlog;          /* the value log (NULL if value_threshold is 0) */
+	lsm_garbage_list garbage;   /* value-log garbage per segment; mu */
+	lsm_garbage_list garbage_snapshot;  /* totals for a manifest being rolled */
+	struct lsm_gc_pending *gc_pending;  /* collected segments awaiting removal; mu */
+	int ngc_pending, cap_gc_pending;
+	bool gc_running;            /* mu */
+	_Atomic uint64_t gc_removed_gen;    /* bumped when a segment is removed */
+	_Atomic uint64_t last_write_micros;
+	_Atomic uint64_t st_gc_passes, st_gc_rewritten, st_gc_removed;
 	lsm_batch *blob_batch;      /* write leader's scratch for separated groups */
 	_Atomic uint64_t vlog_gen, vlog_synced_gen;  /* groups appended / covered by a vlog sync */
+	_Atomic uint64_t mem_vlog_bytes;    /* value-log bytes the current memtable points at */
 
 	/* statistics, atomics so readers need no lock */
 	_Atomic uint64_t st_user_bytes, st_wal_bytes, st_flush_bytes, st_flushes;
@@ -258,6 +287,26 @@ int lsm_blob_verify_batch(struct lsm_db *db, lsm_slice rec);
 /* Syncs the value log if anything was appended since its last sync: called
  * before every WAL sync and before a flush retires a WAL. */
 int lsm_blob_sync(struct lsm_db *db);
+
+/* ---- from blob_gc.c --------------------------------------------------- */
+
+/* One garbage-collection step: collects the segment with the most garbage
+ * above the ratio (any garbage with force): rewrites its live records and
+ * re-points their keys; or seals the active segment when it is the one
+ * holding garbage and writes have stopped.  Returns 1 if it did either
+ * (*ret_rewritten: bytes copied), 0 if there was nothing to do, or a
+ * negative errno. */
+int lsm_gc_pass(struct lsm_db *db, bool force, uint64_t *ret_rewritten);
+/* Removes collected segments whose old pointers no reader can meet.
+ * REQUIRES: mu (dropped meanwhile). */
+void lsm_gc_collect(struct lsm_db *db);
+void *lsm_gc_thread(void *arg);
+
+struct lsm_gc_pending {
+	uint64_t segment;
+	uint64_t seq;               /* last sequence when its keys were re-pointed */
+	uint64_t wal;               /* the WAL holding the re-pointing */
+};
 
 #define LSM_MAX_IMM 16   /* bound on max_immutable_memtables */
 
@@ -280,5 +329,14 @@ int lsm_db_log_and_apply(struct lsm_db *db, lsm_version_edit *e);
 void lsm_version_ref(lsm_version *v);                          /* REQUIRES: mu */
 void lsm_version_unref(struct lsm_db *db, lsm_version *v);     /* REQUIRES: mu */
 uint64_t lsm_now_micros(void);
+/* Newest entry of ukey visible at snap (NULL: now).  Returns 1 with its type
+ * (VALUE or VPTR) and a malloc'd raw value, 0 if absent or deleted. */
+int lsm_db_get_raw(struct lsm_db *db, const lsm_snapshot *snap, bool fill_cache, lsm_slice ukey,
+                   unsigned *ret_type, void **ret_raw, size_t *ret_len);
+/* Commits a GC batch: only records whose key still holds the old pointer
+ * (olds[i], encoded) are applied, atomically with the check. */
+int lsm_db_write_gc(struct lsm_db *db, lsm_batch *batch, lsm_slice *olds);
+/* Builds out from in's records whose keys still point at olds[i]. */
+int lsm_gc_filter(struct lsm_db *db, const lsm_batch *in, const lsm_slice *olds, lsm_batch *out);
 
 #endif

@@ -197,11 +197,14 @@ static uint64_t vlog_file_number(void *arg)
 
 static int start_threads(lsm_db *db)
 {
-	db->threads = calloc((size_t)db->opt.background_threads + 1, sizeof(pthread_t));
+	int n = db->opt.background_threads + 1 + (db->vlog ? 1 : 0);
+	db->threads = calloc((size_t)n, sizeof(pthread_t));
 	if (!db->threads)
 		return -ENOMEM;
-	for (int i = 0; i <= db->opt.background_threads; i++) {
-		int r = pthread_create(&db->threads[i], NULL, i == 0 ? lsm_flush_thread : lsm_compaction_thread, db);
+	for (int i = 0; i < n; i++) {
+		void *(*fn)(void *) = i == 0 ? lsm_flush_thread
+		                    : i <= db->opt.background_threads ? lsm_compaction_thread : lsm_gc_thread;
+		int r = pthread_create(&db->threads[i], NULL, fn, db);
 		if (r != 0)
 			return -r;
 		db->nthreads++;
@@ -278,6 +281,9 @@ static void db_free(lsm_db *db)
 	for (int i = 0; i < LSM_MAX_LEVELS; i++)
 		free(db->compact_ptr[i]);
 	free(db->pending_outputs);
+	free(db->garbage.v);
+	free(db->garbage_snapshot.v);
+	free(db->gc_pending);
 	free(db->obsolete);
 	free(db->threads);
 	free(db->imm);
@@ -341,6 +347,7 @@ static int recover(lsm_db *db, lsm_version_edit *edit, struct dir_listing *listi
 	db->log_number = st.log_number;
 	db->next_file = st.next_file;
 	db->manifest_number = st.manifest_number;
+	db->garbage = st.garbage;
 	atomic_store(&db->last_seq, st.last_seq);
 
 	/* Every table the manifest names must exist: a missing one is damage
@@ -456,7 +463,7 @@ int lsm_open(const char *dir, const lsm_options *opt, lsm_db **ret_db)
 	uint64_t old_manifest = db->manifest_number;
 	db->manifest_number = lsm_db_new_file_number(db);
 	r = lsm_manifest_create(db->env, db->dir, db->manifest_number, db->current, edit.log_number,
-	                        db->next_file, atomic_load(&db->last_seq), &db->manifest);
+	                        db->next_file, atomic_load(&db->last_seq), &db->garbage, &db->manifest);
 	if (r < 0) {
 		db->manifest_number = old_manifest;
 		goto fail;
@@ -512,6 +519,7 @@ int lsm_close(lsm_db *db)
 	}
 	db->shutting_down = true;
 	pthread_cond_broadcast(&db->bg_cv);
+	pthread_cond_broadcast(&db->idle_cv);
 	pthread_mutex_unlock(&db->mu);
 	for (int i = 0; i < db->nthreads; i++)
 		pthread_join(db->threads[i], NULL);

@@ -182,12 +182,21 @@ int lsm_wait_idle(lsm_db *db);
 /* fsyncs the log: everything written so far survives power loss. */
 int lsm_sync(lsm_db *db);
 
+/* Collects the value log now, instead of waiting for the background thread:
+ * every segment holding garbage (the active one is sealed first) has its
+ * live values copied forward, and segments no snapshot or iterator can
+ * still reach are deleted.  Returns the bytes rewritten, or a negative
+ * errno.  Never needed for correctness or space: the engine does this by
+ * itself. */
+int64_t lsm_gc(lsm_db *db);
+
 /* Properties, as malloc'd text the caller frees:
  *   "lsm.stats"                 a human-readable table of everything below
  *   "lsm.num-files-at-level<N>" file count at level N
  *   "lsm.bytes-at-level<N>"     bytes at level N
  *   "lsm.write-amplification"   (flush + compaction bytes) / user bytes written
  *   "lsm.sstables"              one line per table: level number size smallest largest
+ *   "lsm.vlog"                  one line per value-log segment: number bytes garbage flags
  * Returns 0, or -ENOENT for an unknown name, -ENOMEM. */
 int lsm_property(lsm_db *db, const char *name, char **ret_text);
 
@@ -208,7 +217,15 @@ typedef struct lsm_stats {
 	uint64_t cache_misses;
 	uint64_t cache_bytes;
 	uint64_t wal_syncs;
-	double write_amplification;     /* (wal + flush + compaction bytes) / user bytes */
+	double write_amplification;     /* (wal + vlog + flush + compaction bytes) / user bytes */
+	uint64_t vlog_bytes;            /* value-log segment bytes on disk */
+	uint64_t vlog_garbage_bytes;    /* of those, records no live pointer names (as counted) */
+	uint64_t vlog_segments;
+	uint64_t vlog_bytes_written;    /* value records appended by writes */
+	uint64_t gc_passes;
+	uint64_t gc_bytes_rewritten;
+	uint64_t gc_segments_removed;
+	double space_amplification;     /* bytes on disk (tables + value log) / live bytes */
 } lsm_stats;
 int lsm_get_stats(lsm_db *db, lsm_stats *ret_stats);
 

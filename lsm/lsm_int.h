@@ -297,6 +297,13 @@ bool lsm_block_builder_empty(const lsm_block_builder *b);
 lsm_slice lsm_block_builder_finish(lsm_block_builder *b);
 void lsm_block_builder_reset(lsm_block_builder *b);
 
+/* Buffers for blocks: malloc'd memory of at least n bytes (NULL on ENOMEM),
+ * perhaps one recently given back.  Either free() or lsm_block_buf_free()
+ * releases one; the latter keeps a few for reuse.  An owned block's bytes go
+ * back through lsm_block_buf_free when it is freed.  Thread-safe. */
+void *lsm_block_buf_alloc(size_t n);
+void lsm_block_buf_free(void *p);
+
 /* A parsed block over bytes the caller keeps alive (owned by a cache entry
  * or malloc'd: see lsm_block_new's `owned`). */
 typedef struct lsm_block lsm_block;
@@ -308,6 +315,10 @@ size_t lsm_block_size(const lsm_block *b);
 /* An iterator over the block's entries in cmp order.  The block must outlive
  * it.  Malformed entries make it invalid with -EUCLEAN. */
 int lsm_block_iter_new(const lsm_block *b, lsm_cmp_fn cmp, lsm_iiter **ret_iter);
+/* Points an iterator from lsm_block_iter_new at another block (it is then
+ * invalid until positioned), keeping its comparator and buffers: a table
+ * iterator moving from block to block allocates nothing. */
+void lsm_block_iter_reset(lsm_iiter *it, const lsm_block *b);
 /* Point lookup without allocating an iterator: finds the first entry >=
  * target and calls fn(arg, key, value) on it (both borrowed for the call).
  * Returns 1 if there was one, 0 if every key is < target, -EUCLEAN if the
@@ -400,6 +411,10 @@ typedef void (*lsm_sst_found_fn)(void *arg, lsm_slice ikey, lsm_slice value);
 int lsm_sst_get(lsm_sst *t, lsm_slice lookup_ikey, bool fill_cache, lsm_sst_found_fn fn, void *arg);
 /* An iterator over the whole table.  The table must outlive it. */
 int lsm_sst_iter_new(lsm_sst *t, bool fill_cache, lsm_iiter **ret_iter);
+/* The same, holding pin (a handle of pin_cache that keeps t open), which it
+ * releases when destroyed, also on failure here. */
+int lsm_sst_iter_new_pinned(lsm_sst *t, bool fill_cache, lsm_cache *pin_cache, lsm_cache_handle *pin,
+                            lsm_iiter **ret_iter);
 uint64_t lsm_sst_entries(const lsm_sst *t);
 /* Verifies every block checksum and the key order (for fsck / tests). */
 int lsm_sst_verify(lsm_sst *t);

@@ -86,7 +86,12 @@ int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, 
 			ret->last_seq = e.last_seq;
 			have_seq = true;
 		}
-		r = lsm_version_apply(v, &e, opt, &nv);
+		for (int i = 0; r == 0 && i < e.garbage.n; i++)
+			r = lsm_garbage_add(&ret->garbage, e.garbage.v[i].segment, e.garbage.v[i].bytes);
+		for (int i = 0; i < e.vlog_removed.n; i++)
+			lsm_garbage_remove(&ret->garbage, e.vlog_removed.v[i].segment);
+		if (r == 0)
+			r = lsm_version_apply(v, &e, opt, &nv);
 		lsm_edit_done(&e);
 		if (r < 0)
 			break;
@@ -99,6 +104,8 @@ int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, 
 	if (r < 0) {
 		if (v)
 			lsm_version_free(v, NULL, NULL, NULL);
+		free(ret->garbage.v);
+		ret->garbage.v = NULL;
 		return r;
 	}
 	for (int level = 0; level < LSM_MAX_LEVELS; level++)
@@ -128,7 +135,7 @@ int lsm_manifest_append(lsm_log_writer *w, const lsm_version_edit *e)
 
 int lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number, const lsm_version *v,
                         uint64_t log_number, uint64_t next_file, uint64_t last_seq,
-                        lsm_log_writer **ret_writer)
+                        const lsm_garbage_list *garbage, lsm_log_writer **ret_writer)
 {
 	char path[PATH_MAX], name[64];
 	lsm_log_writer *w = NULL;
@@ -158,6 +165,8 @@ int lsm_manifest_create(lsm_env *env, const char *dir, uint64_t number, const ls
 			a->meta = v->files[level].v[i];
 			a->number = a->meta->number;
 		}
+	if (garbage)
+		e.garbage = *garbage;   /* borrowed */
 	if (r == 0)
 		r = lsm_manifest_append(w, &e);
 	free(e.added);

@@ -5,6 +5,8 @@
  */
 #include "db_int.h"
 
+#include "../vlog/vlog.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,9 +36,34 @@ int lsm_get_stats(lsm_db *db, lsm_stats *s)
 	s->wal_syncs = atomic_load(&db->st_wal_syncs);
 	lsm_cache_stats(db->block_cache, &s->cache_hits, &s->cache_misses, &usage);
 	s->cache_bytes = usage;
+	s->vlog_bytes_written = atomic_load(&db->st_vlog_bytes);
+	s->gc_passes = atomic_load(&db->st_gc_passes);
+	s->gc_bytes_rewritten = atomic_load(&db->st_gc_rewritten);
+	s->gc_segments_removed = atomic_load(&db->st_gc_removed);
 	if (s->user_bytes_written)
-		s->write_amplification = (double)(s->wal_bytes_written + s->flush_bytes_written +
-		                                  s->compaction_bytes_written) / (double)s->user_bytes_written;
+		s->write_amplification = (double)(s->wal_bytes_written + s->vlog_bytes_written + s->gc_bytes_rewritten +
+		                                  s->flush_bytes_written + s->compaction_bytes_written) /
+		                         (double)s->user_bytes_written;
+	if (db->vlog) {
+		struct vlog_segment_info *segs = NULL;
+		size_t n = 0;
+		if (vlog_segments(db->vlog, &segs, &n) == 0) {
+			pthread_mutex_lock(&db->mu);
+			for (size_t i = 0; i < n; i++) {
+				uint64_t g = lsm_garbage_get(&db->garbage, segs[i].segment);
+				s->vlog_bytes += segs[i].size;
+				s->vlog_garbage_bytes += g < segs[i].size ? g : segs[i].size;
+			}
+			pthread_mutex_unlock(&db->mu);
+			s->vlog_segments = n;
+			free(segs);
+		}
+	}
+	uint64_t tables = 0;
+	for (int level = 0; level < LSM_MAX_LEVELS; level++)
+		tables += s->bytes_at_level[level];
+	uint64_t disk = tables + s->vlog_bytes, live = disk - s->vlog_garbage_bytes;
+	s->space_amplification = live ? (double)disk / (double)live : 1.0;
 	return 0;
 }
 
@@ -113,6 +140,13 @@ static void stats_text(lsm_db *db, strbuf *b)
 	          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
 	          (unsigned long long)s.cache_bytes);
 	sb_printf(b, "write stall             %.3f s\n", (double)s.stall_micros / 1e6);
+	sb_printf(b, "value log               %llu bytes in %llu segments, %llu garbage; %llu bytes appended\n",
+	          (unsigned long long)s.vlog_bytes, (unsigned long long)s.vlog_segments,
+	          (unsigned long long)s.vlog_garbage_bytes, (unsigned long long)s.vlog_bytes_written);
+	sb_printf(b, "value-log GC            %llu passes, %llu bytes rewritten, %llu segments removed\n",
+	          (unsigned long long)s.gc_passes, (unsigned long long)s.gc_bytes_rewritten,
+	          (unsigned long long)s.gc_segments_removed);
+	sb_printf(b, "space amplification     %.2f\n", s.space_amplification);
 }
 
 static void sstables_text(lsm_db *db, strbuf *b)
@@ -143,6 +177,20 @@ int lsm_property(lsm_db *db, const char *name, char **ret_text)
 		stats_text(db, &b);
 	} else if (strcmp(name, "lsm.sstables") == 0) {
 		sstables_text(db, &b);
+	} else if (strcmp(name, "lsm.vlog") == 0) {
+		struct vlog_segment_info *segs = NULL;
+		size_t n = 0;
+		if (db->vlog && vlog_segments(db->vlog, &segs, &n) == 0) {
+			pthread_mutex_lock(&db->mu);
+			for (size_t i = 0; i < n; i++)
+				sb_printf(&b, "%06llu %llu %llu%s%s\n", (unsigned long long)segs[i].segment,
+				          (unsigned long long)segs[i].size,
+				          (unsigned long long)lsm_garbage_get(&db->garbage, segs[i].segment),
+				          segs[i].flags & VLOG_SEGMENT_ACTIVE ? " active" : "",
+				          segs[i].flags & VLOG_SEGMENT_SEALED ? " sealed" : "");
+			pthread_mutex_unlock(&db->mu);
+			free(segs);
+		}
 	} else if (strcmp(name, "lsm.write-amplification") == 0) {
 		lsm_get_stats(db, &s);
 		sb_printf(&b, "%.3f", s.write_amplification);

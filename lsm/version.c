@@ -10,6 +10,9 @@
  *     5 varint32 level | varint64 number                      (deleted file)
  *     6 varint32 level | varint64 number | varint64 size |
  *       varint32 len smallest | varint32 len largest          (added file)
+ *     7 varint64 segment | varint64 bytes                      (value-log garbage found:
+ *       added to the segment's count; a manifest's first edit carries totals)
+ *     8 varint64 segment                                       (value-log segment removed)
  * Unknown tags make the record malformed: a newer format is refused by the
  * manifest's version number before any record is read.
  */
@@ -19,7 +22,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { TAG_LOG = 1, TAG_NEXT_FILE = 2, TAG_LAST_SEQ = 3, TAG_DELETED = 5, TAG_ADDED = 6 };
+enum { TAG_LOG = 1, TAG_NEXT_FILE = 2, TAG_LAST_SEQ = 3, TAG_DELETED = 5, TAG_ADDED = 6,
+       TAG_GARBAGE = 7, TAG_VLOG_REMOVED = 8 };
+
+int lsm_garbage_add(lsm_garbage_list *l, uint64_t segment, uint64_t bytes)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->v[i].segment == segment) {
+			l->v[i].bytes += bytes;
+			return 0;
+		}
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 8;
+		lsm_seg_garbage *v = realloc(l->v, (size_t)cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (lsm_seg_garbage){ segment, bytes };
+	return 0;
+}
+
+void lsm_garbage_remove(lsm_garbage_list *l, uint64_t segment)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->v[i].segment == segment) {
+			l->v[i] = l->v[--l->n];
+			return;
+		}
+}
+
+uint64_t lsm_garbage_get(const lsm_garbage_list *l, uint64_t segment)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->v[i].segment == segment)
+			return l->v[i].bytes;
+	return 0;
+}
 
 int lsm_meta_new(uint64_t number, uint64_t size, lsm_slice smallest, lsm_slice largest,
                  lsm_file_meta **ret_meta)
@@ -84,6 +124,8 @@ void lsm_edit_done(lsm_version_edit *e)
 			lsm_meta_free(e->added[i].meta);
 	free(e->added);
 	free(e->deleted);
+	free(e->garbage.v);
+	free(e->vlog_removed.v);
 	lsm_edit_init(e);
 }
 
@@ -123,7 +165,7 @@ int lsm_edit_encode(const lsm_version_edit *e, uint8_t **ret_buf, size_t *ret_le
 
 	for (int i = 0; i < e->nadded; i++)
 		cap += 48 + e->added[i].meta->smallest_len + e->added[i].meta->largest_len;
-	cap += (size_t)e->ndeleted * 16;
+	cap += (size_t)e->ndeleted * 16 + (size_t)(e->garbage.n + e->vlog_removed.n) * 24;
 	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
@@ -157,6 +199,15 @@ int lsm_edit_encode(const lsm_version_edit *e, uint8_t **ret_buf, size_t *ret_le
 		p = put_varint32(p, (uint32_t)f->largest_len);
 		memcpy(p, f->largest, f->largest_len);
 		p += f->largest_len;
+	}
+	for (int i = 0; i < e->garbage.n; i++) {
+		*p++ = TAG_GARBAGE;
+		p = put_varint64(p, e->garbage.v[i].segment);
+		p = put_varint64(p, e->garbage.v[i].bytes);
+	}
+	for (int i = 0; i < e->vlog_removed.n; i++) {
+		*p++ = TAG_VLOG_REMOVED;
+		p = put_varint64(p, e->vlog_removed.v[i].segment);
 	}
 	*ret_buf = buf;
 	*ret_len = (size_t)(p - buf);
@@ -215,6 +266,22 @@ int lsm_edit_decode(lsm_version_edit *e, lsm_slice rec)
 				return r;
 			r = lsm_edit_add_file(e, (int)level, meta);
 			if (r < 0)
+				return r;
+			break;
+		case TAG_GARBAGE:
+			p = get_varint64(p, end, &number);
+			if (p)
+				p = get_varint64(p, end, &size);
+			if (!p)
+				return -EUCLEAN;
+			if ((r = lsm_garbage_add(&e->garbage, number, size)) < 0)
+				return r;
+			break;
+		case TAG_VLOG_REMOVED:
+			p = get_varint64(p, end, &number);
+			if (!p)
+				return -EUCLEAN;
+			if ((r = lsm_garbage_add(&e->vlog_removed, number, 0)) < 0)
 				return r;
 			break;
 		default:

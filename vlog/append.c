@@ -432,3 +432,16 @@ void vlog_append_forget(vlog *v, uint64_t number)
 		return;
 	}
 }
+
+int vlog_roll(vlog *v)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&v->mu);
+	if (v->err)
+		r = read_only(v);
+	else if (v->active)
+		r = retire(v, true);
+	pthread_mutex_unlock(&v->mu);
+	return r;
+}

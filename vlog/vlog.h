@@ -210,6 +210,11 @@ int vlog_segments(vlog *v, struct vlog_segment_info **ret_segs, size_t *ret_n);
  * (and after a failed roll). */
 uint64_t vlog_active_segment(vlog *v);
 
+/* Seals the active segment now (if there is one), so that the next append
+ * starts a new segment and the sealed one can be collected.  Returns 0, or
+ * the errors of vlog_flush. */
+int vlog_roll(vlog *v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -316,7 +316,7 @@ static void test_manifest_edit_malformed(void **state)
 	(void)state;
 
 	/* unknown tags, alone and after a good field */
-	static const uint8_t tags[] = { 0, 4, 7, 8, 0x80, 0xff };
+	static const uint8_t tags[] = { 0, 4, 9, 0x80, 0xff };   /* 7, 8: value-log garbage */
 	for (size_t i = 0; i < sizeof(tags); i++) {
 		uint8_t rec[] = { 3, 1, tags[i], 0 };
 		assert_int_equal(decode_bytes(rec + 2, 2), -EUCLEAN);
@@ -514,7 +514,7 @@ static lsm_log_writer *create(struct fixture *fx, uint64_t number, const lsm_ver
                               uint64_t next, uint64_t seq)
 {
 	lsm_log_writer *w = NULL;
-	int r = lsm_manifest_create(fx->env, fx->dir, number, v, log, next, seq, &w);
+	int r = lsm_manifest_create(fx->env, fx->dir, number, v, log, next, seq, NULL, &w);
 	if (r < 0)
 		fail_msg("manifest_create: %d (%s)", r, lsm_last_error());
 	return w;
@@ -883,14 +883,14 @@ static void test_manifest_create_failures(void **state)
 	};
 
 	assert_int_equal(env_mkdir(fe, dir), 0);
-	assert_int_equal(lsm_manifest_create(fe, dir, 2, NULL, 0, 3, 0, &w), 0);
+	assert_int_equal(lsm_manifest_create(fe, dir, 2, NULL, 0, 3, 0, NULL, &w), 0);
 	lsm_log_writer_close(w);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t number = 10 + i;
 		env_fault_reset_counts(fe);
 		env_fault_fail_nth(fe, cases[i].op, cases[i].nth, EIO);
 		w = NULL;
-		int r = lsm_manifest_create(fe, dir, number, v, 1, 100, 50, &w);
+		int r = lsm_manifest_create(fe, dir, number, v, 1, 100, 50, NULL, &w);
 		if (r != -EIO)
 			fail_msg("case %zu: create returned %d", i, r);
 		assert_null(w);
@@ -930,7 +930,7 @@ static void test_manifest_append_failure(void **state)
 	lsm_log_writer *w;
 
 	assert_int_equal(env_mkdir(fe, "/s"), 0);
-	assert_int_equal(lsm_manifest_create(fe, "/s", 2, NULL, 1, 3, 4, &w), 0);
+	assert_int_equal(lsm_manifest_create(fe, "/s", 2, NULL, 1, 3, 4, NULL, &w), 0);
 	lsm_edit_init(&e);
 	e.has_last_seq = true;
 	e.last_seq = 9;
