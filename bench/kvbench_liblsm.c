@@ -63,6 +63,8 @@ static void options_from(const kvb_options *o, lsm_options *opt)
 	                                                       : LSM_COMPRESS_NONE;
 	/* LevelDB reads tables through mmap by default; LSM_MMAP_READS=1 gives
 	 * liblsm the same read path (its default is pread). */
+	if (o->value_threshold)
+		opt->value_threshold = o->value_threshold;
 	const char *m = getenv("LSM_MMAP_READS");
 	opt->mmap_reads = m && strcmp(m, "1") == 0;
 }
@@ -81,13 +83,13 @@ static const char *l_describe(const kvb_options *o)
 	snprintf(buf, sizeof buf,
 	         "block_size=%zu bloom=%d bits/key (whole-table filter) lru_cache=%zu "
 	         "write_buffer_size=%zu compression=%s checksums=always verified "
-	         "value_threshold=ignored (no value log) max_immutable_memtables=%d(default) "
+	         "value_threshold=%zu (values this large go to the value log) max_immutable_memtables=%d(default) "
 	         "target_file_size=%zu(default) level_base=%llu x%d(default) "
 	         "L0 trigger/slowdown/stop=%d/%d/%d(default) background_threads=%d(default) "
 	         "max_open_files=%d(default) mmap_reads=%d",
 	         opt.block_size, opt.bloom_bits_per_key, opt.block_cache_size,
 	         opt.write_buffer_size, opt.compression == LSM_COMPRESS_LZ4 ? "lz4" : "none",
-	         opt.max_immutable_memtables, opt.target_file_size,
+	         opt.value_threshold, opt.max_immutable_memtables, opt.target_file_size,
 	         (unsigned long long)opt.max_bytes_for_level_base, opt.level_size_ratio,
 	         opt.l0_compaction_trigger, opt.l0_slowdown_trigger, opt.l0_stop_trigger,
 	         opt.background_threads, opt.max_open_files, opt.mmap_reads);

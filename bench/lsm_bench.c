@@ -36,13 +36,13 @@
 
 #define KEY_LEN 16
 #define MIB 1048576.0
-#define BENCHMARKS " fillseq fillrandom overwrite fillsync fillbig readrandom readseq " \
-	"seekrandom readmissing compact stats "
+#define BENCHMARKS " fillseq fillrandom overwrite fillsync fillbig overwritebig idlespace readrandom " \
+	"readseq seekrandom readmissing compact stats "
 
 /* Flag values (defaults here; what each means: the flags table below). */
 static struct {
 	const char *benchmarks, *db, *compression;
-	long long num, reads, value_size, sync_num, big_value_size, big_total;
+	long long num, reads, value_size, sync_num, big_value_size, big_total, idle_seconds;
 	long long block_size, bloom_bits, cache_size, write_buffer_size, mmap_reads;
 	long long histogram, use_existing_db, seed;
 } F = {
@@ -50,7 +50,7 @@ static struct {
 	              "readmissing,compact,readrandom,readmissing,stats",
 	.compression = "lz4",
 	.num = 1000000, .reads = -1, .value_size = 100, .sync_num = 10000,
-	.big_value_size = 16384, .big_total = 1LL << 30,
+	.big_value_size = 16384, .big_total = 1LL << 30, .idle_seconds = 60,
 	.block_size = 4096, .bloom_bits = 10, .cache_size = 8 << 20,
 	.write_buffer_size = 4 << 20, .seed = 301,
 };
@@ -69,6 +69,7 @@ static const struct flag {
 	{ "sync_num", &F.sync_num, NULL, "synced puts in fillsync" },
 	{ "big_value_size", &F.big_value_size, NULL, "value bytes in fillbig" },
 	{ "big_total", &F.big_total, NULL, "value bytes written by fillbig" },
+	{ "idle_seconds", &F.idle_seconds, NULL, "idlespace: longest wait for the store to shrink" },
 	{ "db", NULL, &F.db, "store directory" },
 	{ "use_existing_db", &F.use_existing_db, NULL, "1: keep the store in --db at start" },
 	{ "block_size", &F.block_size, NULL, "data block bytes" },
@@ -507,6 +508,26 @@ static void bench_write(const char *name, int fresh, enum order order, uint64_t 
 	sync();
 }
 
+/* After overwrites, the store left idle must shrink by itself (value-log
+ * GC, no API call): waits until it takes at most 1.5x the live data, or
+ * idle_seconds, and reports the ratio and how long it took. */
+static void bench_idle_space(void)
+{
+	uint64_t n = (uint64_t)(F.big_total / F.big_value_size);
+	double live = (double)n * (double)(KEY_LEN + F.big_value_size), t0 = now(), bytes;
+
+	for (;;) {
+		bytes = (double)dir_bytes(F.db);
+		if (bytes <= 1.5 * live || now() - t0 >= (double)F.idle_seconds)
+			break;
+		sleep(1);
+	}
+	printf("%-24s: after %.1f s idle the store takes %.1f MB for %.1f MB of live data: %.2fx\n",
+	       "idlespace", now() - t0, bytes / MIB, live / MIB, bytes / live);
+	printf("RESULT\tbackend=liblsm\tbench=idlespace\tidle_s=%.1f\tdisk_bytes=%.0f\tlive_bytes=%.0f\tspace_amp=%.3f\n",
+	       now() - t0, bytes, live, bytes / live);
+}
+
 static void bench_read_seq(void)
 {
 	struct result r = { .name = "readseq", .kind = READ };
@@ -675,6 +696,11 @@ int main(int argc, char **argv)
 		else if (strcmp(b, "fillbig") == 0)
 			bench_write(b, 1, SHUFFLED, (uint64_t)(F.big_total / F.big_value_size),
 			            (size_t)F.big_value_size, 0);
+		else if (strcmp(b, "overwritebig") == 0)
+			bench_write(b, 0, SHUFFLED, (uint64_t)(F.big_total / F.big_value_size),
+			            (size_t)F.big_value_size, 0);
+		else if (strcmp(b, "idlespace") == 0)
+			bench_idle_space();
 		else if (strcmp(b, "readrandom") == 0)
 			bench_random_reads(b, GET);
 		else if (strcmp(b, "readmissing") == 0)
