@@ -10,7 +10,7 @@
 set -eu
 
 pkgs=(meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblz4-dev libxxhash-dev
-      libcmocka-dev rsync attr sqlite3 "$@")
+      libcmocka-dev rsync attr sqlite3 git python3 util-linux procps "$@")
 
 installed() {
 	dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'
