@@ -181,7 +181,19 @@ static uint64_t gc_pick(lsm_db *db, const struct vlog_segment_info *segs, size_t
 	return best;
 }
 
+static int gc_pass_locked(lsm_db *db, bool force, uint64_t *ret_rewritten);
+
 int lsm_gc_pass(lsm_db *db, bool force, uint64_t *ret_rewritten)
+{
+	/* One pass at a time: the thread and lsm_gc() must not pick (and
+	 * remove) the same segment under each other. */
+	pthread_mutex_lock(&db->gc_mu);
+	int r = gc_pass_locked(db, force, ret_rewritten);
+	pthread_mutex_unlock(&db->gc_mu);
+	return r;
+}
+
+static int gc_pass_locked(lsm_db *db, bool force, uint64_t *ret_rewritten)
 {
 	struct vlog_segment_info *segs = NULL;
 	struct gc_scan g = { .db = db };
@@ -196,12 +208,15 @@ int lsm_gc_pass(lsm_db *db, bool force, uint64_t *ret_rewritten)
 	r = vlog_segments(db->vlog, &segs, &n);
 	if (r < 0)
 		return r;
+	/* Before mu: the vlog's lock is taken inside vlog_append with the
+	 * file-number callback taking mu, so mu must never be held around a
+	 * vlog call. */
+	uint64_t active = vlog_active_segment(db->vlog);
 	pthread_mutex_lock(&db->mu);
 	victim = gc_pick(db, segs, n, force);
 	if (!victim) {
 		/* The active segment is never collected while active: if it holds
 		 * the garbage and writes have stopped, seal it for the next pass. */
-		uint64_t active = vlog_active_segment(db->vlog);
 		for (size_t i = 0; i < n; i++)
 			if (segs[i].segment == active && segs[i].size > 0 &&
 			    lsm_garbage_get(&db->garbage, active) > 0 &&
@@ -278,7 +293,8 @@ static bool gc_unreachable(lsm_db *db, const struct lsm_gc_pending *p)
 	return true;
 }
 
-void lsm_gc_collect(lsm_db *db)
+/* REQUIRES: gc_mu and mu (mu dropped meanwhile). */
+static void gc_collect_locked(lsm_db *db)
 {
 	for (int i = 0; i < db->ngc_pending;) {
 		struct lsm_gc_pending p = db->gc_pending[i];
@@ -302,6 +318,15 @@ void lsm_gc_collect(lsm_db *db)
 		lsm_edit_done(&e);
 		atomic_fetch_add(&db->st_gc_removed, 1);
 	}
+}
+
+void lsm_gc_collect(lsm_db *db)
+{
+	/* Not while a pass runs (it may be scanning); the thread retries. */
+	if (pthread_mutex_trylock(&db->gc_mu) != 0)
+		return;
+	gc_collect_locked(db);
+	pthread_mutex_unlock(&db->gc_mu);
 }
 
 /* True if a collected segment waits only for the WAL holding its
@@ -385,8 +410,10 @@ int64_t lsm_gc(lsm_db *db)
 	r = lsm_flush(db);
 	if (r < 0)
 		return r;
+	pthread_mutex_lock(&db->gc_mu);
 	pthread_mutex_lock(&db->mu);
-	lsm_gc_collect(db);
+	gc_collect_locked(db);
 	pthread_mutex_unlock(&db->mu);
+	pthread_mutex_unlock(&db->gc_mu);
 	return total;
 }

@@ -26,7 +26,9 @@
  * the same size; at 4 KiB that size is too big for the allocator's
  * per-thread caches, so each such pair costs a trip through its bins and
  * neighbouring chunks.  Instead the last few buffers freed wait in a handful
- * of lock-free slots for the next allocation of about their size.
+ * of slots for the next allocation of about their size (table iterators take
+ * their read-ahead buffers from there too, so a scan moving from table to
+ * table does not map and fault in a fresh one each time).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -189,64 +191,69 @@ lsm_slice lsm_block_builder_finish(lsm_block_builder *b)
 #define SPARE_MAX (256u << 10)
 #define SPARE_ROUND 256u
 
-static _Atomic(void *) spare[SPARE_SLOTS];
-
-/* A spare buffer fits a request for n bytes when it wastes at most 1/8. */
-static bool spare_fits(size_t cap, size_t n)
-{
-	return cap >= n && cap - n <= n / 8;
-}
-
-static void spare_put(void *p)
-{
-	for (int i = 0; i < SPARE_SLOTS; i++) {
-		void *none = NULL;
-		if (!atomic_load_explicit(&spare[i], memory_order_relaxed) &&
-		    atomic_compare_exchange_strong_explicit(&spare[i], &none, p, memory_order_release,
-		                                            memory_order_relaxed))
-			return;
-	}
-	free(p);
-}
+static struct {
+	pthread_mutex_t mu;
+	void *buf[SPARE_SLOTS];         /* NULL: empty */
+	size_t cap[SPARE_SLOTS];        /* malloc_usable_size of buf */
+	unsigned victim;                /* the slot a put into a full pool replaces */
+} spare = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 void *lsm_block_buf_alloc(size_t n)
 {
-	if (n >= SPARE_MIN && n <= SPARE_MAX) {
-		/* Blocks are cut a little past the block size, each at its own
-		 * length: rounding up makes most of them one size class. */
-		n = (n + SPARE_ROUND - 1) & ~(size_t)(SPARE_ROUND - 1);
-		for (int i = 0; i < SPARE_SLOTS; i++) {
-			if (!atomic_load_explicit(&spare[i], memory_order_relaxed))
-				continue;
-			void *p = atomic_exchange_explicit(&spare[i], NULL, memory_order_acquire);
-			if (!p)
-				continue;
-			if (spare_fits(malloc_usable_size(p), n))
-				return p;
-			free(p);            /* a size no longer asked for: make room */
+	if (n < SPARE_MIN || n > SPARE_MAX)
+		return malloc(n);
+	/* Blocks are cut a little past the block size, each at its own
+	 * length: rounding up makes most of them one size class. */
+	n = (n + SPARE_ROUND - 1) & ~(size_t)(SPARE_ROUND - 1);
+	void *p = NULL;
+	pthread_mutex_lock(&spare.mu);
+	for (int i = 0; i < SPARE_SLOTS; i++) {
+		/* A spare fits when it wastes at most 1/8 of itself. */
+		if (spare.buf[i] && spare.cap[i] >= n && spare.cap[i] - n <= n / 8) {
+			p = spare.buf[i];
+			spare.buf[i] = NULL;
+			break;
 		}
 	}
-	return malloc(n);
+	pthread_mutex_unlock(&spare.mu);
+	return p ? p : malloc(n);
 }
 
 void lsm_block_buf_free(void *p)
 {
-	size_t cap;
 	if (!p)
 		return;
-	cap = malloc_usable_size(p);
-	if (cap >= SPARE_MIN && cap <= SPARE_MAX + SPARE_MAX / 8)
-		spare_put(p);
-	else
+	size_t cap = malloc_usable_size(p);
+	if (cap < SPARE_MIN || cap > SPARE_MAX + SPARE_MAX / 8) {
 		free(p);
+		return;
+	}
+	void *old = NULL;
+	pthread_mutex_lock(&spare.mu);
+	int i = 0;
+	while (i < SPARE_SLOTS && spare.buf[i])
+		i++;
+	if (i == SPARE_SLOTS) {
+		/* Full: the newest buffer is the likeliest to be asked for. */
+		i = (int)(spare.victim++ % SPARE_SLOTS);
+		old = spare.buf[i];
+	}
+	spare.buf[i] = p;
+	spare.cap[i] = cap;
+	pthread_mutex_unlock(&spare.mu);
+	free(old);
 }
 
 /* The spares are freed when the library is unloaded or the process ends, so
  * that nothing is left behind for leak checkers. */
 __attribute__((destructor)) static void spare_drain(void)
 {
-	for (int i = 0; i < SPARE_SLOTS; i++)
-		free(atomic_exchange(&spare[i], NULL));
+	pthread_mutex_lock(&spare.mu);
+	for (int i = 0; i < SPARE_SLOTS; i++) {
+		free(spare.buf[i]);
+		spare.buf[i] = NULL;
+	}
+	pthread_mutex_unlock(&spare.mu);
 }
 
 /* ---- parsed block ------------------------------------------------------ */

@@ -108,7 +108,7 @@ void lsm_version_unref(lsm_db *db, lsm_version *v)
 
 uint64_t lsm_db_new_file_number(lsm_db *db)
 {
-	return db->next_file++;
+	return atomic_fetch_add(&db->next_file, 1);
 }
 
 void lsm_db_pending_add(lsm_db *db, uint64_t number)

@@ -232,7 +232,7 @@ struct lsm_db {
 	uint64_t manifest_number;
 	bool manifest_busy;         /* an edit is being logged (mu dropped) */
 	uint64_t log_number;        /* oldest WAL still needed */
-	uint64_t next_file;
+	_Atomic uint64_t next_file;  /* atomic: the value log takes numbers without mu */
 	lsm_writer *writers_head, *writers_tail;
 	lsm_batch *group_batch;     /* scratch for group commit, leader only */
 	struct lsm_snapshot snapshots;  /* sentinel, oldest first */
@@ -261,6 +261,7 @@ struct lsm_db {
 	struct lsm_gc_pending *gc_pending;  /* collected segments awaiting removal; mu */
 	int ngc_pending, cap_gc_pending;
 	bool gc_running;            /* mu */
+	pthread_mutex_t gc_mu;      /* one GC pass or collection at a time; taken before mu */
 	_Atomic uint64_t gc_removed_gen;    /* bumped when a segment is removed */
 	_Atomic uint64_t last_write_micros;
 	_Atomic uint64_t st_gc_passes, st_gc_rewritten, st_gc_removed;
@@ -317,7 +318,7 @@ void lsm_db_install_super(struct lsm_db *db, lsm_super *sv);   /* REQUIRES: mu; 
 int lsm_db_new_wal(struct lsm_db *db, uint64_t number, lsm_log_writer **ret);
 void *lsm_flush_thread(void *arg);
 void *lsm_compaction_thread(void *arg);
-uint64_t lsm_db_new_file_number(struct lsm_db *db);            /* REQUIRES: mu */
+uint64_t lsm_db_new_file_number(struct lsm_db *db);            /* atomic; no lock needed */
 void lsm_db_pending_add(struct lsm_db *db, uint64_t number);   /* REQUIRES: mu */
 void lsm_db_pending_remove(struct lsm_db *db, uint64_t number);/* REQUIRES: mu */
 void lsm_db_obsolete_add(struct lsm_db *db, uint64_t number);  /* REQUIRES: mu */

@@ -184,15 +184,12 @@ static void sweep(lsm_db *db, const struct dir_listing *l)
 	}
 }
 
-/* File numbers for new value-log segments (called from inside vlog_append,
- * never with mu held by the caller). */
+/* File numbers for new value-log segments.  Called from inside
+ * vlog_append with the value log's lock held, so it must not take mu
+ * (mu -> vlog lock is the order elsewhere): the counter is atomic. */
 static uint64_t vlog_file_number(void *arg)
 {
-	lsm_db *db = arg;
-	pthread_mutex_lock(&db->mu);
-	uint64_t n = lsm_db_new_file_number(db);
-	pthread_mutex_unlock(&db->mu);
-	return n;
+	return lsm_db_new_file_number(arg);
 }
 
 static int start_threads(lsm_db *db)
@@ -227,6 +224,7 @@ static int db_alloc(const char *dir, const lsm_options *opt, lsm_db **ret)
 	db->env = db->opt.env ? db->opt.env : lsm_env_posix();
 	db->dir = strdup(dir);
 	pthread_mutex_init(&db->mu, NULL);
+	pthread_mutex_init(&db->gc_mu, NULL);
 	pthread_cond_init(&db->bg_cv, NULL);
 	pthread_cond_init(&db->idle_cv, NULL);
 	db->versions.next = db->versions.prev = &db->versions;
@@ -289,6 +287,7 @@ static void db_free(lsm_db *db)
 	free(db->imm);
 	free(db->dir);
 	pthread_mutex_destroy(&db->mu);
+	pthread_mutex_destroy(&db->gc_mu);
 	pthread_cond_destroy(&db->bg_cv);
 	pthread_cond_destroy(&db->idle_cv);
 	free(db);

@@ -574,12 +574,15 @@ static void ra_fill(struct sst_iter *it, const struct handle *hd)
 		want = (size_t)(it->t->data_end - hd->off);  /* not into the filter and index */
 	ra->len = 0;
 	if (want > ra->cap) {
-		uint8_t *p = malloc(want);
+		/* The largest window at once: the buffer is mapped lazily, and a
+		 * recycled one (see lsm_block_buf_alloc) is already faulted in. */
+		size_t cap = want > RA_MAX ? want : RA_MAX;
+		uint8_t *p = lsm_block_buf_alloc(cap);
 		if (!p)
 			return;
-		free(ra->buf);
+		lsm_block_buf_free(ra->buf);
 		ra->buf = p;
-		ra->cap = want;
+		ra->cap = cap;
 	}
 	ssize_t got = env_pread(it->t->env, it->t->file, ra->buf, want, hd->off);
 	if (got < 0)
@@ -781,7 +784,7 @@ static void iter_free(struct sst_iter *it)
 	if (!it)
 		return;
 	iiter_destroy(it->data);
-	free(it->ra.buf);
+	lsm_block_buf_free(it->ra.buf);
 	free(it);
 }
 
@@ -795,7 +798,7 @@ static void si_destroy(lsm_iiter *base)
 	drop_data(it);
 	/* A level iterator makes a new table iterator every time a seek lands
 	 * in another file: the table keeps one, block iterator and all. */
-	free(it->ra.buf);
+	lsm_block_buf_free(it->ra.buf);
 	it->ra.buf = NULL;
 	it->ra.cap = 0;
 	if (!atomic_compare_exchange_strong(&t->spare, &none, it))
