@@ -1,0 +1,114 @@
+/*
+ * daemon.h - what the lsmfs mount daemon's files share: the parsed command
+ * line (opts.c fills struct lsmfs_config), the state the FUSE handlers read
+ * (struct lsmfs_daemon, the session's userdata), the helpers the handlers
+ * reply through (reply.c) and the handler table (ops.c).  main.c ties them
+ * together: parse, open the store, mount, run the session loop, unmount,
+ * close.  Only these files include fuse3's headers; the filesystem itself is
+ * the FUSE-free core in fs.h.
+ */
+#ifndef LSMFS_DAEMON_H
+#define LSMFS_DAEMON_H
+
+#define FUSE_USE_VERSION 312   /* libfuse 3.12 or newer: fuse_loop_cfg_*, max_threads */
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+
+#define LSMFS_COMMIT_DEFAULT   5       /* seconds between periodic syncs, as ext4's commit= */
+#define LSMFS_TIMEOUT_DEFAULT  10.0    /* seconds the kernel may cache entries and attributes */
+#define LSMFS_MAX_WRITE        (1u << 20)
+
+/* The command line, parsed.  Strings are malloc'd (lsmfs_config_done frees). */
+struct lsmfs_config {
+	char *store;               /* absolute path of the store directory */
+	char *mountpoint;          /* absolute path (fuse_parse_cmdline resolves it) */
+	int foreground;            /* -f or -d */
+	int debug;                 /* -d: libfuse traces every request */
+	int singlethread;          /* -s */
+	int clone_fd;              /* -o clone_fd */
+	unsigned int max_idle_threads;
+	unsigned int max_threads;
+	int show_help, show_version;
+
+	int read_only;             /* -o ro */
+	int sync_always;           /* -o sync=always or -o sync: every change synced */
+	unsigned int commit_secs;  /* -o commit=N: periodic sync interval */
+	size_t cache_size;         /* -o cache_size=SIZE: engine block cache, 0 = default */
+	int writeback_cache;       /* -o writeback_cache: kernel write-back caching (opt-in) */
+	double entry_timeout;      /* -o entry_timeout=SECONDS */
+	double attr_timeout;       /* -o attr_timeout=SECONDS */
+	double negative_timeout;   /* -o negative_timeout=SECONDS (0: do not cache misses) */
+	struct fuse_conn_info_opts *conn_opts; /* libfuse's -o max_write=, readdirplus= ... */
+};
+
+/* The session's userdata: everything a handler needs. */
+struct lsmfs_daemon {
+	struct fs *fs;
+	const struct lsmfs_config *cfg;
+};
+
+/* from opts.c */
+
+/* Parses argv into cfg, leaving in args only what fuse_session_new takes
+ * (FUSE mount options such as allow_other, plus the fsname and subtype that
+ * name the store in mount(8) and df).  STORE and MOUNTPOINT may come in any
+ * order relative to the options, as mount.fuse3 passes "STORE MOUNTPOINT -o
+ * OPTS".  Prints its own error messages.  Returns 0, or -EINVAL for a bad
+ * command line, -ENOMEM. */
+int lsmfs_parse_args(struct fuse_args *args, struct lsmfs_config *cfg);
+
+/* Frees what lsmfs_parse_args allocated in cfg.  Accepts a zeroed cfg. */
+void lsmfs_config_done(struct lsmfs_config *cfg);
+
+/* --help and --version texts. */
+void lsmfs_usage(const char *progname);
+void lsmfs_version(void);
+
+/* from reply.c */
+
+#define CRED_GROUPS_INLINE 32
+
+/* A request's caller: groups on the stack, or malloc'd when many. */
+struct req_cred {
+	struct fs_cred cred;
+	gid_t inline_groups[CRED_GROUPS_INLINE];
+	gid_t *heap_groups;
+};
+
+/* Fills rc from the request; with_groups also reads the supplementary
+ * groups (only for non-root callers: root needs none).  Never fails: short
+ * of memory, only the first CRED_GROUPS_INLINE groups are taken.  Release
+ * with lsmfs_cred_done. */
+void lsmfs_cred_init(fuse_req_t req, struct req_cred *rc, int with_groups);
+void lsmfs_cred_done(struct req_cred *rc);
+
+/* The positive errno to reply for the core's r < 0 (EIO for a damaged store,
+ * logged with op, ino and the core's message). */
+int lsmfs_reply_errno(const char *op, uint64_t ino, int r);
+
+/* Replies 0 for r >= 0, else lsmfs_reply_errno's errno. */
+void lsmfs_reply_err(fuse_req_t req, const char *op, uint64_t ino, int r);
+
+/* A buffer of at least size bytes owned by the calling thread, reused by its
+ * later requests and freed at thread exit.  NULL when out of memory. */
+char *lsmfs_thread_buf(size_t size);
+
+/* Frees the calling thread's buffer now: for the main thread, which serves
+ * requests with -s and does not run thread-exit destructors. */
+void lsmfs_thread_buf_free(void);
+
+/* The fuse_entry_param for e, with the config's timeouts. */
+void lsmfs_fill_entry(struct fuse_entry_param *fe, const struct fs_entry *e,
+                      const struct lsmfs_config *cfg);
+
+/* Replies with e, a lookup the core counted; gives the count back if the
+ * kernel never receives it. */
+void lsmfs_reply_entry(fuse_req_t req, const struct fs_entry *e);
+
+/* from ops.c */
+
+/* The FUSE low-level handler table; userdata is a struct lsmfs_daemon. */
+extern const struct fuse_lowlevel_ops lsmfs_ops;
+
+#endif

@@ -1,0 +1,310 @@
+/*
+ * opts.c - the lsmfs command line: our own -o options, libfuse's, the two
+ * positional arguments, --help and --version.
+ *
+ * Parsing runs in three rounds over one fuse_args vector, each taking out
+ * what it knows and leaving the rest:
+ *   1. our table (opt_spec below): cache_size=, sync=, commit=,
+ *      writeback_cache, the cache timeouts, and STORE, the first
+ *      positional argument wherever it stands (mount.fuse3 runs
+ *      "lsmfs STORE MOUNTPOINT -o OPTS", people type the options first);
+ *      ro, rw and sync are noted and left in for the kernel's mount flags;
+ *   2. fuse_parse_cmdline: -f, -d, -s, -h, -V, clone_fd, max_threads= and
+ *      the mount point;
+ *   3. fuse_parse_conn_info_opts: max_write=, readdirplus= ... applied when
+ *      the connection starts (ops.c's init).
+ * What remains (allow_other, default_permissions, ro ...) goes to
+ * fuse_session_new, with fsname=STORE and subtype=lsmfs added so that
+ * mount(8) and df name the store and the type fuse.lsmfs, and
+ * default_permissions so that the kernel checks permissions before the
+ * core checks them again.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+enum {
+	KEY_RO,
+	KEY_RW,
+	KEY_SYNC,
+	KEY_SYNC_MODE,
+	KEY_COMMIT,
+	KEY_CACHE_SIZE,
+	KEY_TIMEOUT,
+};
+
+/* fuse_opt_parse's data; the templates with an offset (writeback_cache,
+ * the timeouts) store into its cfg. */
+struct parse_state {
+	struct lsmfs_config cfg;
+	const char *store_arg;     /* STORE as given */
+	int nonopts;               /* positional arguments seen */
+	int bad;                   /* an error was printed */
+};
+
+#define CFG_OPT(t, field, v) { t, offsetof(struct parse_state, cfg.field), v }
+
+static const struct fuse_opt opt_spec[] = {
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("sync", KEY_SYNC),
+	FUSE_OPT_KEY("sync=", KEY_SYNC_MODE),
+	FUSE_OPT_KEY("commit=", KEY_COMMIT),
+	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
+	CFG_OPT("writeback_cache", writeback_cache, 1),
+	CFG_OPT("no_writeback_cache", writeback_cache, 0),
+	CFG_OPT("entry_timeout=%lf", entry_timeout, 0),
+	CFG_OPT("attr_timeout=%lf", attr_timeout, 0),
+	CFG_OPT("negative_timeout=%lf", negative_timeout, 0),
+	FUSE_OPT_KEY("entry_timeout=", KEY_TIMEOUT),
+	FUSE_OPT_KEY("attr_timeout=", KEY_TIMEOUT),
+	FUSE_OPT_KEY("negative_timeout=", KEY_TIMEOUT),
+	FUSE_OPT_END
+};
+
+/* "64M", "1g", "4096": bytes with an optional binary suffix.  Returns 0 and
+ * *ret, or -EINVAL. */
+static int parse_size(const char *s, size_t *ret)
+{
+	unsigned long long v, mult = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mult = 1ull << 10; end++; break;
+	case 'm': case 'M': mult = 1ull << 20; end++; break;
+	case 'g': case 'G': mult = 1ull << 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'I')
+		end++;
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end != '\0' || v > SIZE_MAX / mult)
+		return -EINVAL;
+	*ret = (size_t)(v * mult);
+	return 0;
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct parse_state *ps = data;
+	struct lsmfs_config *cfg = &ps->cfg;
+	const char *val = strchr(arg, '=');
+	char *end;
+
+	(void)outargs;
+	val = val ? val + 1 : "";
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		/* The first is STORE (taken out); the second, MOUNTPOINT,
+		 * stays for fuse_parse_cmdline. */
+		if (ps->nonopts++ == 0) {
+			ps->store_arg = arg;
+			return 0;
+		}
+		if (ps->nonopts == 2)
+			return 1;
+		fprintf(stderr, "lsmfs: too many arguments: '%s' (expected STORE MOUNTPOINT)\n", arg);
+		ps->bad = 1;
+		return -1;
+	case KEY_RO:
+		cfg->read_only = 1;
+		return 1;
+	case KEY_RW:
+		cfg->read_only = 0;
+		return 1;
+	case KEY_SYNC:
+		cfg->sync_always = 1;
+		return 1;
+	case KEY_SYNC_MODE:
+		if (strcmp(val, "always") == 0) {
+			cfg->sync_always = 1;
+		} else if (strcmp(val, "commit") == 0) {
+			cfg->sync_always = 0;
+		} else {
+			fprintf(stderr, "lsmfs: -o sync=%s: expected sync=always or sync=commit\n", val);
+			ps->bad = 1;
+			return -1;
+		}
+		return 0;
+	case KEY_COMMIT: {
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(val, &end, 10);
+		if (*val < '0' || *val > '9' || *end != '\0' || errno || v > 86400) {
+			fprintf(stderr, "lsmfs: -o commit=%s: expected a number of seconds "
+			        "(0..86400, 0 for the default %d)\n", val, LSMFS_COMMIT_DEFAULT);
+			ps->bad = 1;
+			return -1;
+		}
+		cfg->commit_secs = v ? (unsigned int)v : LSMFS_COMMIT_DEFAULT;
+		return 0;
+	}
+	case KEY_CACHE_SIZE:
+		if (parse_size(val, &cfg->cache_size) < 0) {
+			fprintf(stderr, "lsmfs: -o cache_size=%s: expected a size such as 64M\n", val);
+			ps->bad = 1;
+			return -1;
+		}
+		return 0;
+	case KEY_TIMEOUT:
+		/* The %lf template above already stored the value; this key
+		 * only checks that it was a number. */
+		strtod(val, &end);
+		if (*val == '\0' || *end != '\0' || strtod(val, NULL) < 0) {
+			fprintf(stderr, "lsmfs: -o %s: expected a number of seconds\n", arg);
+			ps->bad = 1;
+			return -1;
+		}
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* Adds "-o default_permissions,fsname=STORE,subtype=lsmfs" (fsname escaped:
+ * a store path may hold commas). */
+static int add_mount_names(struct fuse_args *args, const char *store)
+{
+	char *opts = NULL, *fsname = NULL;
+	int r = -ENOMEM;
+
+	if (asprintf(&fsname, "fsname=%s", store) < 0) {
+		fsname = NULL;
+		goto out;
+	}
+	if (fuse_opt_add_opt(&opts, "default_permissions") < 0 ||
+	    fuse_opt_add_opt_escaped(&opts, fsname) < 0 ||
+	    fuse_opt_add_opt(&opts, "subtype=lsmfs") < 0 ||
+	    fuse_opt_add_arg(args, "-o") < 0 || fuse_opt_add_arg(args, opts) < 0)
+		goto out;
+	r = 0;
+out:
+	free(opts);
+	free(fsname);
+	return r;
+}
+
+int lsmfs_parse_args(struct fuse_args *args, struct lsmfs_config *cfg)
+{
+	struct parse_state ps;
+	struct fuse_cmdline_opts co;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.cfg.commit_secs = LSMFS_COMMIT_DEFAULT;
+	ps.cfg.entry_timeout = LSMFS_TIMEOUT_DEFAULT;
+	ps.cfg.attr_timeout = LSMFS_TIMEOUT_DEFAULT;
+	ps.cfg.negative_timeout = LSMFS_TIMEOUT_DEFAULT;
+	memset(cfg, 0, sizeof(*cfg));
+	if (fuse_opt_parse(args, &ps, opt_spec, opt_proc) < 0) {
+		if (!ps.bad)
+			fprintf(stderr, "lsmfs: cannot parse the command line; see lsmfs --help\n");
+		return -EINVAL;
+	}
+	*cfg = ps.cfg;
+	memset(&co, 0, sizeof(co));
+	if (fuse_parse_cmdline(args, &co) < 0)
+		return -EINVAL;   /* libfuse said why */
+	cfg->mountpoint = co.mountpoint;
+	cfg->foreground = co.foreground;
+	cfg->debug = co.debug;
+	cfg->singlethread = co.singlethread;
+	cfg->clone_fd = co.clone_fd;
+	cfg->max_idle_threads = co.max_idle_threads;
+	cfg->max_threads = co.max_threads;
+	cfg->show_help = co.show_help;
+	cfg->show_version = co.show_version;
+	if (cfg->show_help || cfg->show_version)
+		return 0;
+
+	if (!ps.store_arg || !cfg->mountpoint) {
+		fprintf(stderr, "lsmfs: %s\nUsage: lsmfs [-f] [-d] [-o OPTIONS] STORE MOUNTPOINT "
+		        "(see lsmfs --help)\n",
+		        ps.store_arg ? "no mount point given" : "no store and mount point given");
+		return -EINVAL;
+	}
+	cfg->store = realpath(ps.store_arg, NULL);
+	if (!cfg->store) {
+		int err = errno;
+
+		if (err == ENOENT)
+			fprintf(stderr, "lsmfs: %s: no such store; make one with: mkfs.lsmfs %s\n",
+			        ps.store_arg, ps.store_arg);
+		else
+			fprintf(stderr, "lsmfs: %s: %s\n", ps.store_arg, strerror(err));
+		return -err;
+	}
+	cfg->conn_opts = fuse_parse_conn_info_opts(args);
+	if (!cfg->conn_opts) {
+		fprintf(stderr, "lsmfs: bad connection options; see lsmfs --help\n");
+		return -EINVAL;
+	}
+	if (add_mount_names(args, cfg->store) < 0) {
+		fprintf(stderr, "lsmfs: out of memory\n");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void lsmfs_config_done(struct lsmfs_config *cfg)
+{
+	free(cfg->store);
+	free(cfg->mountpoint);
+	free(cfg->conn_opts);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void lsmfs_usage(const char *progname)
+{
+	printf("Usage: %s [-f] [-d] [-o OPTIONS] STORE MOUNTPOINT\n"
+	       "Mounts the lsmfs filesystem in store directory STORE (made by mkfs.lsmfs)\n"
+	       "on MOUNTPOINT.  Unmount with: fusermount3 -u MOUNTPOINT (or umount).\n"
+	       "\n"
+	       "Options:\n"
+	       "  -f                     stay in the foreground\n"
+	       "  -d                     trace every request (implies -f)\n"
+	       "  -s                     serve requests in one thread\n"
+	       "  -h, --help             show this help\n"
+	       "  -V, --version          show the version\n"
+	       "  -o OPT[,OPT...]        mount options:\n"
+	       "\n"
+	       "lsmfs options:\n"
+	       "  -o sync=commit         sync the store every commit= seconds (the default)\n"
+	       "  -o sync=always, -o sync  sync every change before it is acknowledged\n"
+	       "  -o commit=SECONDS      interval of the periodic sync (default %d)\n"
+	       "  -o cache_size=SIZE     engine block cache, e.g. 64M (default: the engine's)\n"
+	       "  -o writeback_cache     let the kernel cache writes (faster small writes;\n"
+	       "                         a crash of the daemon may lose acknowledged writes)\n"
+	       "  -o entry_timeout=S     seconds the kernel caches names (default %g)\n"
+	       "  -o attr_timeout=S      seconds the kernel caches attributes (default %g)\n"
+	       "  -o negative_timeout=S  seconds the kernel caches missing names (default %g)\n"
+	       "  -o ro                  mount read-only\n"
+	       "\n"
+	       "FUSE options (allow_other, default_permissions ... see below) are passed on.\n"
+	       "\n",
+	       progname, LSMFS_COMMIT_DEFAULT, LSMFS_TIMEOUT_DEFAULT, LSMFS_TIMEOUT_DEFAULT,
+	       LSMFS_TIMEOUT_DEFAULT);
+	fflush(stdout);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+void lsmfs_version(void)
+{
+	printf("lsmfs %s (filesystem format %u, liblsm %s)\n", LSMFS_VERSION, FS_FORMAT_VERSION,
+	       LSM_VERSION_STRING);
+	fflush(stdout);
+	fuse_lowlevel_version();
+}

@@ -1,0 +1,4 @@
+# A value-log segment no key points into: deleted.
+mkstore
+tool populate
+tool vlog-orphan 99
