@@ -1,7 +1,7 @@
 /*
  * keys.c - builds and parses every key of the filesystem schema and encodes
  * the superblock, inode and dirent values (the layouts are in keys.h and
- * fs/FORMAT-fs.md).  Integers inside keys are big-endian so that the
+ * docs/FORMAT.md §9).  Integers inside keys are big-endian so that the
  * engine's bytewise order is numeric order; integers inside values are
  * little-endian like the engine's own formats.
  *

@@ -1,7 +1,7 @@
 /*
  * keys.h - the filesystem's key schema and record encodings: the only code
  * that knows how superblock, inode, dirent, block, xattr and orphan keys and
- * values are laid out (keys.c; grammar in fs/FORMAT-fs.md).  The core, mkfs
+ * values are laid out (keys.c; grammar in docs/FORMAT.md §9).  The core, mkfs
  * and fsck all build and parse keys through here.
  *
  * Keys (integers big-endian so byte order is numeric order; every key of one
