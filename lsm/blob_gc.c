@@ -63,14 +63,22 @@ int lsm_gc_filter(lsm_db *db, const lsm_batch *in, const lsm_slice *olds, lsm_ba
 		r = lsm_db_get_raw(db, NULL, false, key, &type, &raw, &len);
 		if (r < 0)
 			return r;
+		bool same = false;
 		if (r == 1) {
-			bool same = type == LSM_TYPE_VPTR && lsm_slice_eq(lsm_slice_make(raw, len), olds[i]);
+			same = type == LSM_TYPE_VPTR && lsm_slice_eq(lsm_slice_make(raw, len), olds[i]);
 			free(raw);
-			if (same) {
-				memcpy(out->rep + out->len, rec, (size_t)(p - rec));
-				out->len += (size_t)(p - rec);
-				kept++;
-			}
+		}
+		if (same) {
+			memcpy(out->rep + out->len, rec, (size_t)(p - rec));
+			out->len += (size_t)(p - rec);
+			kept++;
+		} else {
+			/* The key moved on since the copy: the copy is garbage from
+			 * birth, and must be counted or its segment never empties. */
+			struct vlog_ptr np;
+			if (vlog_ptr_decode(val.data, val.len, &np) == 0 &&
+			    (r = lsm_garbage_add(&db->gc_dropped, np.segment, np.length)) < 0)
+				return r;
 		}
 		i++;
 	}
@@ -248,8 +256,19 @@ static int gc_pass_locked(lsm_db *db, bool force, uint64_t *ret_rewritten)
 				off += g.old_lens[i];
 			}
 			atomic_fetch_add(&db->vlog_gen, 1);   /* the new copies need a sync */
+			db->gc_dropped.n = 0;
 			r = lsm_db_write_gc(db, g.batch, olds);
 			free(olds);
+			if (r == 0 && db->gc_dropped.n > 0) {
+				lsm_version_edit e;
+				lsm_edit_init(&e);
+				e.garbage = db->gc_dropped;     /* borrowed for the edit */
+				pthread_mutex_lock(&db->mu);
+				r = lsm_db_log_and_apply(db, &e);
+				pthread_mutex_unlock(&db->mu);
+				e.garbage = (lsm_garbage_list){ 0 };
+				lsm_edit_done(&e);
+			}
 		}
 	}
 	if (r == 0) {

@@ -262,6 +262,7 @@ struct lsm_db {
 	int ngc_pending, cap_gc_pending;
 	bool gc_running;            /* mu */
 	pthread_mutex_t gc_mu;      /* one GC pass or collection at a time; taken before mu */
+	lsm_garbage_list gc_dropped;  /* copies a GC batch did not re-point; gc_mu */
 	_Atomic uint64_t gc_removed_gen;    /* bumped when a segment is removed */
 	_Atomic uint64_t last_write_micros;
 	_Atomic uint64_t st_gc_passes, st_gc_rewritten, st_gc_removed;

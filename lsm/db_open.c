@@ -281,6 +281,7 @@ static void db_free(lsm_db *db)
 	free(db->pending_outputs);
 	free(db->garbage.v);
 	free(db->garbage_snapshot.v);
+	free(db->gc_dropped.v);
 	free(db->gc_pending);
 	free(db->obsolete);
 	free(db->threads);
@@ -516,7 +517,13 @@ int lsm_close(lsm_db *db)
 		pthread_mutex_unlock(&db->mu);
 		return lsm_errf(-EBUSY, "lsm_close: iterators or snapshots are still open");
 	}
+	/* Let a running GC pass finish its re-pointing: cut short, the copies
+	 * it made would be garbage that nothing counts. */
+	pthread_mutex_unlock(&db->mu);
+	pthread_mutex_lock(&db->gc_mu);
+	pthread_mutex_lock(&db->mu);
 	db->shutting_down = true;
+	pthread_mutex_unlock(&db->gc_mu);
 	pthread_cond_broadcast(&db->bg_cv);
 	pthread_cond_broadcast(&db->idle_cv);
 	pthread_mutex_unlock(&db->mu);
