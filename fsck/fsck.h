@@ -2,8 +2,9 @@
  * fsck.h - fsck.lsmfs's shared state: the check context that every pass
  * reads and fills, the problem codes and the fix_problem() interface
  * (problem.c), the read-only view of the store and the write path that
- * repairs go through (view.c, kv.c), the namespace model (ns.c) and the
- * exit bits of fsck(8).
+ * repairs go through (view.c, kv.c), the namespace model (ns.c), the
+ * repair helpers (repair.c), reachability and /lost+found (conn.c), the
+ * progress bar (progress.c) and the exit bits of fsck(8).
  *
  * How a check runs (main.c): the store's LOCK is taken so that nothing can
  * mount it meanwhile, then five passes run in order, each in its own file:

@@ -4,7 +4,7 @@
  * opened read-write.  Opening it read-write closes the view first (the
  * engine's recovery writes new files and deletes the WALs it replayed, and
  * compactions may start), and needs the store's lock, which fsck holds
- * until then: it is handed to the engine, which holds it until the end.
+ * until then: it passes to the engine, which holds it until the end.
  *
  * Iterators hide which one is underneath.  A value-log value is read (and
  * its checksum verified) only when asked for; fsck_kv_value_len answers
@@ -225,10 +225,9 @@ int fsck_kv_open_rw(struct fsck_ctx *ctx)
 	if (ctx->open_iters)
 		return lsm_errf(-EBUSY, "internal error: a repair while iterators are open");
 	fsck_view_close(ctx);
-	/* The engine takes the lock itself; a mount can not slip in between
-	 * because this process holds the lock until lsm_open has it... except
-	 * for this one call: flock is per open file, so fsck's own hold would
-	 * make lsm_open fail.  The window is the time of one unlock. */
+	/* lsm_open takes the lock itself, and fsck's own hold would make it
+	 * fail (a lock belongs to one open file): fsck lets go just before.
+	 * A mount starting in that instant wins, and lsm_open says -EBUSY. */
 	env_unlock(ctx->env, ctx->lock);
 	ctx->lock = NULL;
 	lsm_options_init(&opt);

@@ -7,11 +7,12 @@
  * fsck -y must not let the engine delete anything before the check has
  * decided it may.
  *
- * Replay follows lsm/db_open.c and lsm/blob.c exactly: a record whose
- * value-log pointers do not all name intact records ends the replay (a
- * crash lost its values, so it and everything after it were never synced),
- * except that a complete record that fails its checksum is damage, which
- * the engine refuses unless told to skip damaged records.
+ * Pass 1 replays the WALs into the view's memtable, checking each record
+ * with fsck_view_check_record as lsm/db_open.c and lsm/blob.c do: a record
+ * whose value-log pointers do not all name intact records ends the replay
+ * (a crash lost its values, so it and everything after it were never
+ * synced), except that a complete value record failing its checksum is
+ * damage, which the engine refuses unless told to skip damaged records.
  *
  * Relies on: pass 1 filled ctx->ms (the version) and ctx->files.
  * Frees: everything at fsck_view_close; the version stays ctx's.

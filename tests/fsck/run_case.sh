@@ -68,7 +68,8 @@ cut() { truncate -s "-$2" "$STORE/$1"; }
 # Numbers that differ from run to run (table sizes depend on how well
 # timestamps and the uuid compress; checksums on every byte) are masked.
 normalize() {
-	sed -E -i -e 's/(footer at offset) [0-9]+/\1 N/' \
+	sed -E -i -e 's/(footer at offset|read at offset) [0-9]+/\1 N/' \
+		-e 's/(\(level [0-9]\)) is [0-9]+ bytes; (MANIFEST-[0-9]+) says [0-9]+/\1 is N bytes; \2 says M/' \
 		-e 's/\(stored [0-9a-f]{8}, computed [0-9a-f]{8}\)/(stored X, computed Y)/' "$1"
 }
 
