@@ -101,6 +101,13 @@ int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, 
 	lsm_log_reader_close(rd);
 	if (r == 0 && (!have_log || !have_next || !have_seq))
 		r = lsm_errf(-EUCLEAN, "%s: no complete starting edit (log number, next file, sequence)", path);
+	/* File number 2^64 - 1 leaves no number to hand out after it: next_file
+	 * would wrap to 0 and new files would take the numbers of live ones. */
+	for (int level = 0; r == 0 && level < LSM_MAX_LEVELS; level++)
+		for (int i = 0; r == 0 && i < v->files[level].n; i++)
+			if (v->files[level].v[i]->number == UINT64_MAX)
+				r = lsm_errf(-EUCLEAN, "%s: level %d lists file number %llu, out of range", path, level,
+				             (unsigned long long)UINT64_MAX);
 	if (r < 0) {
 		if (v)
 			lsm_version_free(v, NULL, NULL, NULL);

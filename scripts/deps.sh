@@ -9,8 +9,11 @@
 # apt it lists what is missing and leaves the build to say what it lacks.
 set -eu
 
+# clang and libclang-rt-dev (the libFuzzer and sanitizer runtimes of the
+# distribution's default clang, so the two versions always match) build the
+# fuzz targets (scripts/fuzz.sh).
 pkgs=(meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblz4-dev libxxhash-dev
-      libcmocka-dev rsync attr sqlite3 git python3 util-linux procps "$@")
+      libcmocka-dev rsync attr sqlite3 git python3 util-linux procps clang libclang-rt-dev "$@")
 
 installed() {
 	dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'

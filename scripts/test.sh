@@ -5,15 +5,18 @@
 #   build/       the release build, the one scripts/run.sh and the benchmarks use
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer (asserts on)
 # then a short lsm_bench run in build-asan/ whose read counts must add up
-# (every written key found, no missing key found).  Every step runs even when
-# an earlier one failed; the summary at the end lists each, and the exit
-# status is 1 if any failed.
+# (every written key found, no missing key found), then each libFuzzer
+# target for a short fixed time (build-fuzz/, clang; see fuzz_smoke).  Every
+# step runs even when an earlier one failed; the summary at the end lists
+# each, and the exit status is 1 if any failed.
 #
 # CI=true (set by CI): a skipped test counts as a failure, and the fuse3 and
 # cmocka features are required rather than auto-detected, so a machine that
 # lacks them fails loudly instead of testing less.
 # LSM_LONG_TESTS=1 runs the randomized and crash tests for many more
 # iterations (meson option long_tests).
+# LSM_FUZZ_SECONDS=N fuzzes each target N seconds (default 20; 300 with
+# LSM_LONG_TESTS=1).
 set -eu -o pipefail
 
 cd "$(dirname "$0")/.."
@@ -115,9 +118,32 @@ bench_smoke() {
 	rm -rf "$tmp"
 }
 
+# fuzz_smoke: the libFuzzer targets (tests/fuzz/, scripts/fuzz.sh), built
+# with clang into build-fuzz/ and run one after another for a fixed time each
+# (LSM_FUZZ_SECONDS, default 20; 300 with LSM_LONG_TESTS=1), starting from
+# the seeds in tests/fuzz/corpus/.  A crash, leak, sanitizer report, broken
+# check or timeout fails the run and leaves its input in build-fuzz/crashes/.
+fuzz_smoke() {
+	local secs t
+	secs=${LSM_FUZZ_SECONDS:-$([ "$long" = true ] && echo 300 || echo 20)}
+	echo "==== build-fuzz: build (clang)"
+	if ! scripts/fuzz.sh build; then
+		note FAIL "build-fuzz: build"
+		return
+	fi
+	for t in $(scripts/fuzz.sh list); do
+		if scripts/fuzz.sh run -t "$secs" "$t"; then
+			note ok "build-fuzz: fuzz_$t, $secs s"
+		else
+			note FAIL "build-fuzz: fuzz_$t (see build-fuzz/fuzz_$t.log and build-fuzz/crashes/$t/)"
+		fi
+	done
+}
+
 build_and_test build 1 --buildtype=release
 build_and_test build-asan 3 -Db_sanitize=address,undefined -Db_lundef=false
 bench_smoke build-asan
+fuzz_smoke
 
 echo
 echo "==== summary (CI=$ci, long_tests=$long)"

@@ -2,8 +2,10 @@
  * test_cache.c - unit tests for lsm/cache.c: insert/lookup/release, LRU
  * eviction order within the byte budget, pinning (pinned entries are never
  * evicted, and an entry dropped while pinned is deleted at its last release),
- * erase and replace, statistics, ids, and a multi-threaded stress run meant
- * for ASan/TSan builds.
+ * erase and replace, statistics, ids, the two segments (entries looked up
+ * again outlive a stream of entries used once; the protected segment gives
+ * its oldest back when it outgrows 4/5 of the budget), and a multi-threaded
+ * stress run meant for ASan/TSan builds.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,6 +174,49 @@ static void test_cache_lru_eviction_order(void **state)
 		assert_int_equal(get(c, keys[i]), i);
 	lsm_cache_stats(c, NULL, NULL, &usage);
 	assert_int_equal(usage, 95);
+	lsm_cache_free(c);
+}
+
+static void test_cache_scan_resistance(void **state)
+{
+	/* 16 shards of 100 bytes: 80 of them for protected entries. */
+	lsm_cache *c = new_cache(16 * 100);
+	char keys[60][16];
+	(void)state;
+
+	same_shard_keys(keys, 60);
+	/* Five entries used twice: protected. */
+	for (int i = 0; i < 5; i++) {
+		put(c, keys[i], i, 10);
+		assert_int_equal(get(c, keys[i]), i);
+	}
+	/* A scan: forty entries used once.  Only scan entries are evicted,
+	 * oldest first, where plain LRU would have dropped the first five. */
+	for (int i = 5; i < 45; i++)
+		put(c, keys[i], i, 10);
+	assert_int_equal(ndeleted, 35);
+	for (int i = 0; i < 35; i++)
+		assert_int_equal(deleted[i], 5 + i);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(get(c, keys[i]), i);
+	for (int i = 40; i < 45; i++)
+		assert_int_equal(get(c, keys[i]), i);    /* now protected too */
+
+	/* Ten protected entries of 10 are over the 80-byte segment: the two
+	 * used least recently (keys 0 and 1, looked up first above) went back
+	 * on probation, so they are the next to go. */
+	put(c, keys[45], 45, 10);
+	put(c, keys[46], 46, 10);
+	assert_int_equal(ndeleted, 37);
+	assert_int_equal(deleted[35], 0);
+	assert_int_equal(deleted[36], 1);
+	for (int i = 2; i < 5; i++)
+		assert_int_equal(get(c, keys[i]), i);
+	for (int i = 40; i < 47; i++)
+		assert_int_equal(get(c, keys[i]), i);
+	size_t usage;
+	lsm_cache_stats(c, NULL, NULL, &usage);
+	assert_true(usage <= 100);
 	lsm_cache_free(c);
 }
 
@@ -494,6 +539,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_cache_insert_lookup_release, reset_log),
 		cmocka_unit_test_setup(test_cache_lru_eviction_order, reset_log),
+		cmocka_unit_test_setup(test_cache_scan_resistance, reset_log),
 		cmocka_unit_test_setup(test_cache_pinned_survives_eviction, reset_log),
 		cmocka_unit_test_setup(test_cache_erase_while_pinned, reset_log),
 		cmocka_unit_test_setup(test_cache_replace, reset_log),

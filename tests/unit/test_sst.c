@@ -3,7 +3,10 @@
  * 100k-entry tables with and without LZ4, bloom filter and block cache;
  * every key found and absent keys not; full scans both ways and seeks;
  * several versions of a key read at different sequences; adversarial user
- * keys for the index separators; the cache and write-batching behaviour; and
+ * keys for the index separators; keys sharing a long prefix, as numeric keys
+ * do (the index search skips it); iterators reading ahead (few reads per
+ * scan, no cache churn, damage and truncation still reported); the cache and
+ * write-batching behaviour; and
  * damage: flipped bytes in data, filter, index and footer, truncation, a
  * wrong magic or version, structural damage under a valid checksum, random
  * corruption, and I/O failures injected through the fault env.
@@ -467,6 +470,178 @@ static void test_sst_empty_table(void **state)
 	iiter_destroy(it);
 	assert_int_equal(lsm_sst_verify(t), 0);
 	lsm_sst_close(t);
+}
+
+/* Keys that agree on their first 10 bytes, like kvbench's 16-digit numbers:
+ * the index search compares the bytes after the shared ones, and the last
+ * separator (a short successor such as "1") shares none. */
+static size_t num_key(uint8_t *buf, uint64_t n, uint64_t seq)
+{
+	char u[32];
+	snprintf(u, sizeof(u), "%016llu", (unsigned long long)n);
+	return lsm_ikey_encode(buf, lsm_slice_make(u, 16), seq, seq == LSM_MAX_SEQ ? LSM_TYPE_SEEK : LSM_TYPE_VALUE);
+}
+
+static void common_prefix_table(struct fixture *fx, uint64_t n)
+{
+	lsm_options o;
+	lsm_env *env = lsm_env_posix();
+	lsm_sst_builder *b;
+	lsm_sst *t;
+	lsm_iiter *it;
+	uint8_t k[64];
+	default_opts(&o);
+	o.block_size = 256;
+	assert_int_equal(lsm_sst_builder_new(env, fx->path, &o, &b), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		size_t kl = num_key(k, 1000 + 3 * i, 5);
+		assert_int_equal(lsm_sst_builder_add(b, lsm_slice_make(k, kl), lsm_slice_make(&i, sizeof(i))), 0);
+	}
+	uint64_t size;
+	assert_int_equal(lsm_sst_builder_finish(b, &size), 0);
+	assert_int_equal(lsm_sst_open(env, fx->path, size, NULL, &t), 0);
+	assert_int_equal(lsm_sst_verify(t), 0);
+	assert_int_equal(lsm_sst_iter_new(t, false, &it), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		for (uint64_t d = 0; d < 3; d++) {
+			/* 1000 + 3i is present; +1 and +2 land on the next key. */
+			size_t kl = num_key(k, 1000 + 3 * i + d, LSM_MAX_SEQ);
+			iiter_seek(it, lsm_slice_make(k, kl));
+			uint64_t want = d == 0 ? i : i + 1;
+			if (want == n) {
+				assert_false(iiter_valid(it));
+				continue;
+			}
+			assert_true(iiter_valid(it));
+			assert_int_equal(iiter_value(it).len, sizeof(want));
+			assert_memory_equal(iiter_value(it).data, &want, sizeof(want));
+			struct hit h;
+			memset(&h, 0, sizeof(h));
+			assert_int_equal(lsm_sst_get(t, lsm_slice_make(k, kl), false, on_found, &h), d == 0);
+		}
+	}
+	/* Below every key, in and out of the shared prefix; above them all. */
+	size_t kl = num_key(k, 0, LSM_MAX_SEQ);
+	iiter_seek(it, lsm_slice_make(k, kl));
+	assert_true(iiter_valid(it));
+	uint64_t first;
+	memcpy(&first, iiter_value(it).data, sizeof(first));
+	assert_int_equal(first, 0);
+	kl = lsm_ikey_encode(k, lsm_slice_make("000", 3), LSM_MAX_SEQ, LSM_TYPE_SEEK);
+	iiter_seek(it, lsm_slice_make(k, kl));
+	assert_true(iiter_valid(it));
+	kl = lsm_ikey_encode(k, lsm_slice_make("1", 1), LSM_MAX_SEQ, LSM_TYPE_SEEK);
+	iiter_seek(it, lsm_slice_make(k, kl));
+	assert_false(iiter_valid(it));
+	kl = num_key(k, 99999999, LSM_MAX_SEQ);
+	iiter_seek(it, lsm_slice_make(k, kl));
+	assert_false(iiter_valid(it));
+	/* Not an internal key at all: ordered bytewise, still no crash. */
+	iiter_seek(it, lsm_slice_make("0", 1));
+	assert_true(iiter_valid(it));
+	assert_int_equal(iiter_status(it), 0);
+	iiter_destroy(it);
+	lsm_sst_close(t);
+}
+
+static void test_sst_common_prefix_keys(void **state)
+{
+	common_prefix_table(*state, 5000);   /* hundreds of blocks */
+	common_prefix_table(*state, 3);      /* one block */
+	common_prefix_table(*state, 20);     /* two or three */
+}
+
+static void flip(const char *path, uint64_t off);
+static void expect_error(int r, int err, const char *path, const char *what);
+
+/* Counts reads through the fault env while scanning a table. */
+static uint64_t scan_reads(lsm_env *env, lsm_sst *t, bool fill_cache, uint64_t n)
+{
+	lsm_iiter *it;
+	uint64_t i = 0;
+	env_fault_reset_counts(env);
+	assert_int_equal(lsm_sst_iter_new(t, fill_cache, &it), 0);
+	for (iiter_seek_to_first(it); iiter_valid(it); iiter_next(it))
+		check_iter_entry(it, i++);
+	assert_int_equal(iiter_status(it), 0);
+	assert_int_equal(i, n);
+	iiter_destroy(it);
+	return env_fault_count(env, FAULT_READ);
+}
+
+static void test_sst_readahead(void **state)
+{
+	struct fixture *fx = *state;
+	lsm_options o;
+	lsm_env *env = env_fault_new(lsm_env_posix());
+	lsm_cache *cache;
+	lsm_sst *t;
+	lsm_iiter *it;
+	const uint64_t n = 50000;
+	default_opts(&o);
+	for (int comp = 0; comp < 2; comp++) {
+		o.compression = comp ? LSM_COMPRESS_LZ4 : LSM_COMPRESS_NONE;
+		uint64_t size = build(env, fx->path, &o, n);
+		uint64_t blocks = size / o.block_size;
+		assert_int_equal(lsm_cache_new(1 << 20, &cache), 0);
+		assert_int_equal(lsm_sst_open(env, fx->path, size, cache, &t), 0);
+		/* One read per block would be hundreds; reading ahead up to 256
+		 * KiB at a time takes a few. */
+		uint64_t reads = scan_reads(env, t, true, n);
+		assert_true(comp || blocks > 500);
+		assert_true(reads <= 8 + size / (200 << 10));
+		/* A scan does not fill the cache with what it read ahead. */
+		size_t usage;
+		lsm_cache_stats(cache, NULL, NULL, &usage);
+		assert_true(usage <= 4 * o.block_size);
+		/* Seeks far apart read single blocks, which are cached. */
+		assert_int_equal(lsm_sst_iter_new(t, true, &it), 0);
+		uint8_t k[64];
+		for (int round = 0; round < 2; round++) {
+			env_fault_reset_counts(env);
+			for (uint64_t j = n / 20; j < n; j += n / 10) {
+				size_t kl = ikey(k, j, LSM_MAX_SEQ, LSM_TYPE_SEEK);
+				iiter_seek(it, lsm_slice_make(k, kl));
+				check_iter_entry(it, j);
+			}
+			assert_int_equal(env_fault_count(env, FAULT_READ), round == 0 ? 10 : 0);
+		}
+		iiter_destroy(it);
+		/* A failed read ahead falls back to reading the block alone. */
+		env_fault_fail_nth(env, FAULT_READ, 3, EIO);
+		scan_reads(env, t, false, n);
+		env_fault_clear(env);
+		lsm_sst_close(t);
+		lsm_cache_free(cache);
+	}
+
+	/* A block damaged in the middle of a scan is reported, by offset. */
+	o.compression = LSM_COMPRESS_NONE;
+	uint64_t size = build(env, fx->path, &o, n);
+	flip(fx->path, size / 2);
+	assert_int_equal(lsm_sst_open(env, fx->path, size, NULL, &t), 0);
+	assert_int_equal(lsm_sst_iter_new(t, false, &it), 0);
+	uint64_t seen = 0;
+	for (iiter_seek_to_first(it); iiter_valid(it); iiter_next(it))
+		seen++;
+	assert_true(seen > n / 3 && seen < n);
+	expect_error(iiter_status(it), -EBADMSG, fx->path, "block at offset");
+	assert_non_null(strstr(lsm_last_error(), "checksum"));
+	iiter_destroy(it);
+	lsm_sst_close(t);
+
+	/* Cut short under an open table: the scan ends in an error. */
+	size = build(env, fx->path, &o, n);
+	assert_int_equal(lsm_sst_open(env, fx->path, size, NULL, &t), 0);
+	assert_int_equal(truncate(fx->path, (off_t)(size / 2)), 0);
+	assert_int_equal(lsm_sst_iter_new(t, false, &it), 0);
+	for (seen = 0, iiter_seek_to_first(it); iiter_valid(it); iiter_next(it))
+		seen++;
+	assert_true(seen > n / 3 && seen < n);
+	expect_error(iiter_status(it), -EUCLEAN, fx->path, "file ends");
+	iiter_destroy(it);
+	lsm_sst_close(t);
+	env_fault_free(env);
 }
 
 /* Readers share a table and a block cache too small for it, so blocks are
@@ -964,6 +1139,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sst_cache_hits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sst_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sst_separator_edge_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sst_common_prefix_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sst_readahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sst_empty_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sst_concurrent_readers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sst_corrupt_data_block, setup, teardown),

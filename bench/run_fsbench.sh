@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# run_fsbench.sh - lsmfs beside ext4, bindfs and fuse2fs in the shared
+# filesystem benchmark, on the same disk, one after the other, in one run.
+#
+#   bench/run_fsbench.sh                  # as root; the full default sizes
+#   FSBENCH_RUNS=3 bench/run_fsbench.sh   # three rounds: medians and spread
+#   FSBENCH_FILES=10000 FSBENCH_SEQ_MB=256 FSBENCH_FIO_S=10 FSBENCH_ROWS=5000 \
+#       bench/run_fsbench.sh              # smaller, quicker
+#   FSBENCH_TARGETS="bindfs lsmfs" FSBENCH_WORKLOADS="create stat unlink" \
+#       bench/run_fsbench.sh              # a subset
+#
+# It runs the harness (../shared/bench/fsbench.sh, or $FSBENCH) once per
+# target in $FSBENCH_TARGETS (default "ext4 bindfs fuse2fs lsmfs"), in that
+# order, $FSBENCH_RUNS times (default 1), each in a scratch directory under
+# $FSBENCH_WORKDIR (default build/fsbench-work: the disk under test, never
+# tmpfs), and saves each output as $FSBENCH_OUT/TARGET-runN.txt (default
+# build/fsbench-results/DATE/).  Then it makes the side-by-side table with the
+# harness's fsbench-table.sh, with the ratios lsmfs/ext4, lsmfs/bindfs and
+# lsmfs/fuse2fs ($FSBENCH_RATIOS overrides them), writes it to report.md
+# there and prints it.
+#
+# The workload sizes are the harness's own variables, passed through as they
+# are: FSBENCH_FILES (50000 files in one directory), FSBENCH_SEQ_MB (1024),
+# FSBENCH_FIO_S (20 s), FSBENCH_FSYNCS (2000), FSBENCH_ROWS (20000 sqlite rows),
+# FSBENCH_TREE (/usr/include, copied), FSBENCH_TAR_SRC (/usr/share/doc,
+# untarred), FSBENCH_WORKLOADS (all).  lsmfs is the release build in
+# $LSMFS_BUILD (default build/, set up and built here if need be).
+#
+# Needs root (mounts; cp -a and tar set owners).  It installs what is
+# missing (fio bindfs fuse2fs e2fsprogs sqlite3 gcc) through scripts/deps.sh.
+set -eu -o pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+fsbench=${FSBENCH:-$root/../shared/bench/fsbench.sh}
+table=$(dirname "$fsbench")/fsbench-table.sh
+targets=${FSBENCH_TARGETS:-ext4 bindfs fuse2fs lsmfs}
+runs=${FSBENCH_RUNS:-1}
+workdir=${FSBENCH_WORKDIR:-$root/build/fsbench-work}
+out=${FSBENCH_OUT:-$root/build/fsbench-results/$(date +%Y%m%d-%H%M%S)}
+export LSMFS_BUILD=${LSMFS_BUILD:-$root/build}
+
+die() { echo "run_fsbench.sh: $*" >&2; exit 1; }
+[ -f "$fsbench" ] || die "no fsbench.sh at $fsbench (set FSBENCH)"
+[ -f "$table" ] || die "no fsbench-table.sh beside $fsbench"
+[ "$(id -u)" -eq 0 ] || die "run as root: the harness mounts, and cp -a and tar set owners"
+[ "$runs" -ge 1 ] 2>/dev/null || die "FSBENCH_RUNS must be a positive number"
+
+"$root/scripts/deps.sh" fio bindfs fuse2fs e2fsprogs sqlite3 gcc
+
+# The release build of lsmfs, as scripts/run.sh makes it, unless one is given.
+case " $targets " in
+*" lsmfs "*)
+	if [ ! -f "$LSMFS_BUILD/meson-private/coredata.dat" ]; then
+		meson setup "$LSMFS_BUILD" "$root" --buildtype=release
+	fi
+	ninja -C "$LSMFS_BUILD" fs/lsmfs mkfs/mkfs.lsmfs
+	;;
+esac
+
+mkdir -p "$workdir" "$out"
+# tmpfs would measure memory, and /proc/self/io and fsync would mean nothing.
+fstype=$(findmnt -no FSTYPE -T "$workdir")
+case $fstype in
+tmpfs | ramfs | overlay) die "$workdir is on $fstype: set FSBENCH_WORKDIR to a directory on a real disk" ;;
+esac
+
+results=()
+for run in $(seq 1 "$runs"); do
+	for t in $targets; do
+		log=$out/$t-run$run.txt
+		echo "==== run $run/$runs: $t -> $log"
+		# A failed workload prints a FAIL line and the harness goes on; a
+		# failed mount ends that target only.
+		bash "$fsbench" "$t" "$workdir" | tee "$log" || echo "run_fsbench.sh: $t ended with status $?" >&2
+		results+=("$log")
+	done
+done
+
+ratios=${FSBENCH_RATIOS:-}
+if [ -z "$ratios" ]; then
+	for t in $targets; do
+		[ "$t" = lsmfs ] && continue
+		case " $targets " in *" lsmfs "*) ratios="$ratios lsmfs/$t" ;; esac
+	done
+fi
+FSBENCH_RATIOS=$ratios bash "$table" "${results[@]}" >"$out/report.md"
+echo
+cat "$out/report.md"
+echo "outputs and report.md: $out"
