@@ -694,26 +694,6 @@ int lsm_block_iter_new(const lsm_block *b, lsm_cmp_fn cmp, lsm_iiter **ret_iter)
 	return 0;
 }
 
-bool lsm_block_iter_entry(lsm_iiter *base, lsm_slice *ret_key, lsm_slice *ret_value)
-{
-	struct block_iter *it = BI(base);
-	if (it->cur >= it->restarts)
-		return false;
-	*ret_key = lsm_slice_make(it->key, it->klen);
-	*ret_value = it->value;
-	return true;
-}
-
-bool lsm_block_iter_step(lsm_iiter *base, lsm_slice *ret_key, lsm_slice *ret_value)
-{
-	struct block_iter *it = BI(base);
-	if (!bi_parse_next(it))
-		return false;
-	*ret_key = lsm_slice_make(it->key, it->klen);
-	*ret_value = it->value;
-	return true;
-}
-
 void lsm_block_iter_reset(lsm_iiter *base, const lsm_block *b)
 {
 	struct block_iter *it = BI(base);

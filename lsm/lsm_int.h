@@ -319,11 +319,6 @@ int lsm_block_iter_new(const lsm_block *b, lsm_cmp_fn cmp, lsm_iiter **ret_iter)
  * invalid until positioned), keeping its comparator and buffers: a table
  * iterator moving from block to block allocates nothing. */
 void lsm_block_iter_reset(lsm_iiter *it, const lsm_block *b);
-/* For the table iterator's inner loop, direct calls on an iterator from
- * lsm_block_iter_new: whether it is valid, and if so its entry (as key() and
- * value() would return it); and next() followed by the same. */
-bool lsm_block_iter_entry(lsm_iiter *it, lsm_slice *ret_key, lsm_slice *ret_value);
-bool lsm_block_iter_step(lsm_iiter *it, lsm_slice *ret_key, lsm_slice *ret_value);
 /* Point lookup without allocating an iterator: finds the first entry >=
  * target and calls fn(arg, key, value) on it (both borrowed for the call).
  * Returns 1 if there was one, 0 if every key is < target, -EUCLEAN if the

@@ -550,9 +550,6 @@ struct sst_iter {
 	uint32_t idx;           /* the block under data, when blk.block is set */
 	lsm_iiter *data;        /* over blk.block; allocated at the first block, then reset */
 	struct blockref blk;    /* block NULL: not positioned */
-	bool valid;             /* on an entry: data's, copied here (direct calls to
-	                           block.c, so a step costs no indirect calls) */
-	lsm_slice key, value;
 	int status;             /* first error; sticky */
 	struct readahead ra;
 	lsm_cache *pin_cache;   /* pin (a handle in pin_cache) is released at destroy */
@@ -631,8 +628,7 @@ static int iter_block(struct sst_iter *it, uint32_t idx, struct blockref *ret)
 	struct readahead *ra = &it->ra;
 
 	if (idx == ra->next) {
-		if (ra->run < RA_AFTER)
-			ra->run++;
+		ra->run++;
 	} else {
 		ra->run = 0;
 		ra->window = RA_FIRST;
@@ -651,7 +647,6 @@ static int iter_block(struct sst_iter *it, uint32_t idx, struct blockref *ret)
 
 static void drop_data(struct sst_iter *it)
 {
-	it->valid = false;
 	if (it->blk.block)
 		block_release(it->t, &it->blk);
 }
@@ -679,12 +674,11 @@ static void load_data(struct sst_iter *it, uint32_t idx)
 	it->idx = idx;
 }
 
-/* After a move of data, which landed on an entry (now in key and value) if
- * valid: stops at an error, or moves on to the next (or previous) block while
- * data is exhausted; then checks the key it landed on. */
-static void settle(struct sst_iter *it, bool forward, bool valid)
+/* After a move of data: stops at an error, or moves on to the next (or
+ * previous) block while data is exhausted; then checks the key it landed on. */
+static void settle(struct sst_iter *it, bool forward)
 {
-	while (!valid && !it->status && it->blk.block) {
+	while (!it->status && it->blk.block && !iiter_valid(it->data)) {
 		int r = iiter_status(it->data);
 		if (r < 0) {
 			it->status = block_err(it->t, it->t->handles[it->idx].off, r);
@@ -700,20 +694,12 @@ static void settle(struct sst_iter *it, bool forward, bool valid)
 				iiter_seek_to_first(it->data);
 			else
 				iiter_seek_to_last(it->data);
-			valid = lsm_block_iter_entry(it->data, &it->key, &it->value);
 		}
 	}
-	it->valid = valid && !it->status && it->blk.block;
-	if (it->valid && it->key.len < 8)
+	if (!it->status && it->blk.block && iiter_key(it->data).len < 8)
 		it->status = short_key_err(it->t, it->t->handles[it->idx].off);
 	if (it->status)
 		drop_data(it);
-}
-
-/* settle() after positioning data with an indirect call. */
-static void settle_at(struct sst_iter *it, bool forward)
-{
-	settle(it, forward, it->blk.block && lsm_block_iter_entry(it->data, &it->key, &it->value));
 }
 
 static struct sst_iter *SI(lsm_iiter *it)
@@ -723,7 +709,8 @@ static struct sst_iter *SI(lsm_iiter *it)
 
 static bool si_valid(lsm_iiter *base)
 {
-	return SI(base)->valid;
+	struct sst_iter *it = SI(base);
+	return it->blk.block && iiter_valid(it->data);
 }
 
 static void si_seek(lsm_iiter *base, lsm_slice target)
@@ -741,7 +728,7 @@ static void si_seek(lsm_iiter *base, lsm_slice target)
 	load_data(it, i);
 	if (it->blk.block)
 		iiter_seek(it->data, target);
-	settle_at(it, true);
+	settle(it, true);
 }
 
 static void si_seek_to_first(lsm_iiter *base)
@@ -756,7 +743,7 @@ static void si_seek_to_first(lsm_iiter *base)
 	load_data(it, 0);
 	if (it->blk.block)
 		iiter_seek_to_first(it->data);
-	settle_at(it, true);
+	settle(it, true);
 }
 
 static void si_seek_to_last(lsm_iiter *base)
@@ -771,24 +758,25 @@ static void si_seek_to_last(lsm_iiter *base)
 	load_data(it, it->t->n - 1);
 	if (it->blk.block)
 		iiter_seek_to_last(it->data);
-	settle_at(it, false);
+	settle(it, false);
 }
 
 static void si_next(lsm_iiter *base)
 {
 	struct sst_iter *it = SI(base);
-	settle(it, true, lsm_block_iter_step(it->data, &it->key, &it->value));
+	iiter_next(it->data);
+	settle(it, true);
 }
 
 static void si_prev(lsm_iiter *base)
 {
 	struct sst_iter *it = SI(base);
 	iiter_prev(it->data);
-	settle_at(it, false);
+	settle(it, false);
 }
 
-static lsm_slice si_key(lsm_iiter *base) { return SI(base)->key; }
-static lsm_slice si_value(lsm_iiter *base) { return SI(base)->value; }
+static lsm_slice si_key(lsm_iiter *base) { return iiter_key(SI(base)->data); }
+static lsm_slice si_value(lsm_iiter *base) { return iiter_value(SI(base)->data); }
 static int si_status(lsm_iiter *base) { return SI(base)->status; }
 
 static void iter_free(struct sst_iter *it)

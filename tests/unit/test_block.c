@@ -3,9 +3,7 @@
  * intervals, seeks that hit, miss and run off either end, reverse iteration
  * across restart points, long keys (beyond the iterator's inline buffer), and
  * damaged blocks (bad restart arrays, truncated or overrunning entries,
- * random byte flips), which must give -EUCLEAN and never read out of bounds;
- * an iterator moved from block to block (reset, step, entry), and the
- * recycling of block buffers.
+ * random byte flips), which must give -EUCLEAN and never read out of bounds.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -513,111 +511,6 @@ static void test_block_ikey_cmp(void **state)
 	lsm_block_builder_free(bb);
 }
 
-/* One iterator walked over two blocks in turn with the direct calls. */
-static void test_block_iter_reset_and_step(void **state)
-{
-	(void)state;
-	size_t la, lb;
-	uint8_t *a = build(40, 4, 6, &la), *b = build(300, 16, 12, &lb);
-	lsm_block *ba, *bb;
-	lsm_iiter *it;
-	lsm_slice k, v;
-	assert_int_equal(lsm_block_new(a, la, true, &ba), 0);
-	assert_int_equal(lsm_block_new(b, lb, true, &bb), 0);
-	assert_int_equal(lsm_block_iter_new(ba, bytes_cmp, &it), 0);
-	assert_false(lsm_block_iter_entry(it, &k, &v));
-
-	iiter_seek_to_first(it);
-	int i = 0;
-	for (bool ok = lsm_block_iter_entry(it, &k, &v); ok; ok = lsm_block_iter_step(it, &k, &v), i++) {
-		check_entry(it, i, 6);
-		assert_true(lsm_slice_eq(k, iiter_key(it)));
-		assert_true(lsm_slice_eq(v, iiter_value(it)));
-	}
-	assert_int_equal(i, 40);
-	assert_false(iiter_valid(it));
-
-	/* Moved to the other block: unpositioned, then everything works
-	 * there, keys longer than the first block's included. */
-	iiter_seek_to_first(it);
-	lsm_block_iter_reset(it, bb);
-	assert_false(iiter_valid(it));
-	assert_false(lsm_block_iter_entry(it, &k, &v));
-	char key[32];
-	size_t kl = make_key(key, 123, 12);
-	iiter_seek(it, lsm_slice_make(key, kl));
-	check_entry(it, 123, 12);
-	iiter_prev(it);
-	check_entry(it, 122, 12);
-	for (i = 123; lsm_block_iter_step(it, &k, &v); i++)
-		check_entry(it, i, 12);
-	assert_int_equal(i, 300);
-	assert_int_equal(iiter_status(it), 0);
-
-	/* Back to the first block after a seek in the second. */
-	lsm_block_iter_reset(it, ba);
-	iiter_seek_to_last(it);
-	check_entry(it, 39, 6);
-	iiter_destroy(it);
-	lsm_block_free(ba);
-	lsm_block_free(bb);
-}
-
-/* The spare buffers: a buffer given back comes back for a request of about
- * its size, not for a much smaller or larger one; everything else is plain
- * memory (ASan checks it is all freed exactly once). */
-static void test_block_buf_recycling(void **state)
-{
-	(void)state;
-	uint8_t *p = lsm_block_buf_alloc(4101);
-	assert_non_null(p);
-	memset(p, 0xab, 4101);
-	lsm_block_buf_free(p);
-	uint8_t *q = lsm_block_buf_alloc(4150);      /* the same size class */
-	assert_ptr_equal(q, p);
-	memset(q, 0xcd, 4150);
-
-	/* A 64 KiB buffer does not serve a 4 KiB request (it would be charged
-	 * as 4 KiB in the cache), nor a 4 KiB buffer a 64 KiB one. */
-	uint8_t *big = lsm_block_buf_alloc(64 << 10);
-	assert_non_null(big);
-	lsm_block_buf_free(big);
-	uint8_t *r = lsm_block_buf_alloc(4101);
-	assert_ptr_not_equal(r, big);
-	lsm_block_buf_free(q);
-	uint8_t *s = lsm_block_buf_alloc(60 << 10);
-	assert_ptr_not_equal(s, q);
-	memset(s, 0, 60 << 10);
-
-	/* Tiny and huge buffers are never kept; NULL is ignored. */
-	uint8_t *tiny = lsm_block_buf_alloc(16), *huge = lsm_block_buf_alloc(8u << 20);
-	assert_non_null(tiny);
-	assert_non_null(huge);
-	lsm_block_buf_free(tiny);
-	lsm_block_buf_free(huge);
-	lsm_block_buf_free(NULL);
-
-	/* More buffers given back than there are slots: the extra ones are
-	 * freed, not leaked. */
-	uint8_t *many[40];
-	for (int i = 0; i < 40; i++)
-		assert_non_null(many[i] = lsm_block_buf_alloc(4096 + (size_t)i));
-	for (int i = 0; i < 40; i++)
-		lsm_block_buf_free(many[i]);
-
-	/* An owned block's bytes go back through the same path. */
-	size_t len;
-	uint8_t *data = build(50, 16, 6, &len);
-	uint8_t *buf = lsm_block_buf_alloc(len);
-	memcpy(buf, data, len);
-	free(data);
-	lsm_block *blk;
-	assert_int_equal(lsm_block_new(buf, len, true, &blk), 0);
-	lsm_block_free(blk);
-	lsm_block_buf_free(r);
-	lsm_block_buf_free(s);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,8 +525,6 @@ int main(void)
 		cmocka_unit_test(test_block_bad_entry_lengths),
 		cmocka_unit_test(test_block_random_corruption),
 		cmocka_unit_test(test_block_ikey_cmp),
-		cmocka_unit_test(test_block_iter_reset_and_step),
-		cmocka_unit_test(test_block_buf_recycling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
