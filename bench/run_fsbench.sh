@@ -23,8 +23,9 @@
 # are: FSBENCH_FILES (50000 files in one directory), FSBENCH_SEQ_MB (1024),
 # FSBENCH_FIO_S (20 s), FSBENCH_FSYNCS (2000), FSBENCH_ROWS (20000 sqlite rows),
 # FSBENCH_TREE (/usr/include, copied), FSBENCH_TAR_SRC (/usr/share/doc,
-# untarred), FSBENCH_WORKLOADS (all).  lsmfs is the release build in
-# $LSMFS_BUILD (default build/, set up and built here if need be).
+# untarred), FSBENCH_WORKLOADS (all).  lsmfs comes from $LSMFS_BUILD: by
+# default build/, set up (or reconfigured) as a release build and built here;
+# a build directory named in LSMFS_BUILD is built as it is configured.
 #
 # Needs root (mounts; cp -a and tar set owners).  It installs what is
 # missing (fio bindfs fuse2fs e2fsprogs sqlite3 gcc) through scripts/deps.sh.
@@ -37,6 +38,7 @@ targets=${FSBENCH_TARGETS:-ext4 bindfs fuse2fs lsmfs}
 runs=${FSBENCH_RUNS:-1}
 workdir=${FSBENCH_WORKDIR:-$root/build/fsbench-work}
 out=${FSBENCH_OUT:-$root/build/fsbench-results/$(date +%Y%m%d-%H%M%S)}
+own_build=${LSMFS_BUILD:+no}
 export LSMFS_BUILD=${LSMFS_BUILD:-$root/build}
 
 die() { echo "run_fsbench.sh: $*" >&2; exit 1; }
@@ -44,24 +46,36 @@ die() { echo "run_fsbench.sh: $*" >&2; exit 1; }
 [ -f "$table" ] || die "no fsbench-table.sh beside $fsbench"
 [ "$(id -u)" -eq 0 ] || die "run as root: the harness mounts, and cp -a and tar set owners"
 [ "$runs" -ge 1 ] 2>/dev/null || die "FSBENCH_RUNS must be a positive number"
+for t in $targets; do
+	case $t in
+	ext4 | ext4img | bindfs | fuse2fs | lsmfs) ;;
+	*) die "unknown target '$t' in FSBENCH_TARGETS (ext4, ext4img, bindfs, fuse2fs, lsmfs)" ;;
+	esac
+done
 
+mkdir -p "$workdir"
+# On tmpfs the benchmark would measure memory, and fsync would cost nothing.
+# stat -f names the filesystem the path is on (findmnt -T lists every mount
+# stacked on that mount point).
+fstype=$(stat -f -c %T "$workdir")
+case $fstype in
+tmpfs | ramfs) die "$workdir is on $fstype: set FSBENCH_WORKDIR to a directory on a real disk" ;;
+esac
+
+mkdir -p "$out"
 "$root/scripts/deps.sh" fio bindfs fuse2fs e2fsprogs sqlite3 gcc
 
-# The release build of lsmfs, as scripts/run.sh makes it, unless one is given.
+# The release build, as scripts/run.sh makes it; a build named in
+# LSMFS_BUILD is used as it is configured.
 case " $targets " in
 *" lsmfs "*)
 	if [ ! -f "$LSMFS_BUILD/meson-private/coredata.dat" ]; then
 		meson setup "$LSMFS_BUILD" "$root" --buildtype=release
+	elif [ "${own_build:-yes}" = yes ]; then
+		meson configure "$LSMFS_BUILD" -Dbuildtype=release
 	fi
 	ninja -C "$LSMFS_BUILD" fs/lsmfs mkfs/mkfs.lsmfs
 	;;
-esac
-
-mkdir -p "$workdir" "$out"
-# tmpfs would measure memory, and /proc/self/io and fsync would mean nothing.
-fstype=$(findmnt -no FSTYPE -T "$workdir")
-case $fstype in
-tmpfs | ramfs | overlay) die "$workdir is on $fstype: set FSBENCH_WORKDIR to a directory on a real disk" ;;
 esac
 
 results=()
@@ -76,13 +90,15 @@ for run in $(seq 1 "$runs"); do
 	done
 done
 
+# lsmfs over each peer; without lsmfs, the table's default (each over ext4).
 ratios=${FSBENCH_RATIOS:-}
-if [ -z "$ratios" ]; then
+case " $targets " in
+*" lsmfs "*)
 	for t in $targets; do
-		[ "$t" = lsmfs ] && continue
-		case " $targets " in *" lsmfs "*) ratios="$ratios lsmfs/$t" ;; esac
+		[ -n "${FSBENCH_RATIOS:-}" ] || [ "$t" = lsmfs ] || ratios="$ratios lsmfs/$t"
 	done
-fi
+	;;
+esac
 FSBENCH_RATIOS=$ratios bash "$table" "${results[@]}" >"$out/report.md"
 echo
 cat "$out/report.md"
