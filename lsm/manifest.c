@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* File numbers stay below this (a store would need 2^63 files to get
+ * there); see lsm_manifest_recover. */
+#define MANIFEST_MAX_FILE_NUMBER (UINT64_C(1) << 63)
+
 static int read_current(lsm_env *env, const char *dir, uint64_t *ret_number)
 {
 	char path[PATH_MAX];
@@ -101,13 +105,18 @@ int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, 
 	lsm_log_reader_close(rd);
 	if (r == 0 && (!have_log || !have_next || !have_seq))
 		r = lsm_errf(-EUCLEAN, "%s: no complete starting edit (log number, next file, sequence)", path);
-	/* File number 2^64 - 1 leaves no number to hand out after it: next_file
-	 * would wrap to 0 and new files would take the numbers of live ones. */
+	/* Counters no store can reach are damage.  A file number near 2^64
+	 * would make next_file wrap (new files taking live files' numbers) or
+	 * name a manifest that CURRENT's parser refuses; a sequence above
+	 * LSM_MAX_SEQ does not fit in an internal key's trailer. */
+	if (r == 0 && (ret->next_file >= MANIFEST_MAX_FILE_NUMBER || ret->last_seq > LSM_MAX_SEQ))
+		r = lsm_errf(-EUCLEAN, "%s: next file number %llu or last sequence %llu out of range", path,
+		             (unsigned long long)ret->next_file, (unsigned long long)ret->last_seq);
 	for (int level = 0; r == 0 && level < LSM_MAX_LEVELS; level++)
 		for (int i = 0; r == 0 && i < v->files[level].n; i++)
-			if (v->files[level].v[i]->number == UINT64_MAX)
+			if (v->files[level].v[i]->number >= MANIFEST_MAX_FILE_NUMBER)
 				r = lsm_errf(-EUCLEAN, "%s: level %d lists file number %llu, out of range", path, level,
-				             (unsigned long long)UINT64_MAX);
+				             (unsigned long long)v->files[level].v[i]->number);
 	if (r < 0) {
 		if (v)
 			lsm_version_free(v, NULL, NULL, NULL);

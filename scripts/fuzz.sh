@@ -9,8 +9,8 @@
 #                                           exit 1 if any crashed, leaked or timed out
 #   scripts/fuzz.sh repro T FILE...         run target T once on each FILE (a crash file)
 #   scripts/fuzz.sh corpus                  regenerate the seeds in tests/fuzz/corpus/
-#   scripts/fuzz.sh merge [T...]            fold what runs found (build-fuzz/corpus/T)
-#                                           into tests/fuzz/corpus/T, minimized
+#   scripts/fuzz.sh merge [T...]            copy into tests/fuzz/corpus/T the inputs of
+#                                           build-fuzz/corpus/T that add coverage
 #
 # Targets: wal sst manifest vlog batch (tests/fuzz/fuzz_<T>.c; each file's
 # header says what it feeds the reader and what it checks).
@@ -22,6 +22,10 @@
 # what changed.  (tests/fuzz/meson.build builds the same targets in a meson
 # build configured with CC=clang -Dfuzz=true.)
 #
+# tests/fuzz/corpus/T holds small valid files written by the engine itself
+# (tests/fuzz/gen_corpus.c, a few damaged the way crashes damage files) and
+# inputs that fuzzing found, kept as regression seeds (added by hand; the
+# corpus command leaves them alone).
 # A run reads the committed seeds (tests/fuzz/corpus/T, never written) and
 # keeps what it finds in build-fuzz/corpus/T; a crash, leak or timeout leaves
 # its input in build-fuzz/crashes/T/ and the log in build-fuzz/fuzz_T.log.

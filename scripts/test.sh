@@ -15,7 +15,7 @@
 # lacks them fails loudly instead of testing less.
 # LSM_LONG_TESTS=1 runs the randomized and crash tests for many more
 # iterations (meson option long_tests).
-# LSM_FUZZ_SECONDS=N fuzzes each target N seconds (default 20; 300 with
+# LSM_FUZZ_SECONDS=N fuzzes each target N seconds (default 15; 300 with
 # LSM_LONG_TESTS=1).
 set -eu -o pipefail
 
@@ -120,12 +120,12 @@ bench_smoke() {
 
 # fuzz_smoke: the libFuzzer targets (tests/fuzz/, scripts/fuzz.sh), built
 # with clang into build-fuzz/ and run one after another for a fixed time each
-# (LSM_FUZZ_SECONDS, default 20; 300 with LSM_LONG_TESTS=1), starting from
+# (LSM_FUZZ_SECONDS, default 15; 300 with LSM_LONG_TESTS=1), starting from
 # the seeds in tests/fuzz/corpus/.  A crash, leak, sanitizer report, broken
 # check or timeout fails the run and leaves its input in build-fuzz/crashes/.
 fuzz_smoke() {
 	local secs t
-	secs=${LSM_FUZZ_SECONDS:-$([ "$long" = true ] && echo 300 || echo 20)}
+	secs=${LSM_FUZZ_SECONDS:-$([ "$long" = true ] && echo 300 || echo 15)}
 	echo "==== build-fuzz: build (clang)"
 	if ! scripts/fuzz.sh build; then
 		note FAIL "build-fuzz: build"

@@ -77,7 +77,8 @@ static const char *const kind_names[] = {
 struct op {
 	enum op_kind kind;
 	const char *a, *b;         /* paths; b: second path, symlink target or xattr name */
-	long off, len;             /* offset and length, or the new size */
+	long off, len;             /* offset and length (len: bytes appended, written after
+	                              unlink-open, or of the xattr value); off: a new size */
 	int mode;                  /* fallocate mode */
 };
 

@@ -181,7 +181,7 @@ static void check_table(lsm_sst *t, bool verified)
 			probe(t, it, entry_key(x), x->vhash, verified);
 			/* Nearby keys that are not in the table: a shorter one (the
 			 * index's bytewise path below 8 bytes, or another user key),
-			 * and the same user key at another sequence. */
+			 * and the same user key with another type in its trailer. */
 			probe(t, it, lsm_slice_make(x->key, x->klen / 2), 0, false);
 			if (x->klen >= 8) {
 				uint8_t k[72];

@@ -65,7 +65,6 @@ static void seen_done(struct seen *s)
 struct batch_check {
 	uint64_t first_seq;
 	uint32_t count, calls;
-	lsm_memtable *mem;
 };
 
 static int on_record(void *arg, uint64_t seq, unsigned type, lsm_slice key, lsm_slice value)
@@ -99,9 +98,11 @@ static void check_batch(lsm_slice rec, lsm_memtable *mem, uint64_t *next_seq)
 	r = lsm_batch_iterate(rec.data, rec.len, on_record, &c);
 	FUZZ_ASSERT(r == 0, "a batch that validated failed to iterate: %d", r);
 	FUZZ_ASSERT(c.calls == c.count, "batch of %u records gave %u", c.count, c.calls);
-	/* The replay applies batches in log order; one that does not follow
-	 * its predecessor's sequences would meet its own entries again, which
-	 * the memtable does not allow (db_open.c must refuse that log). */
+	/* Batches are applied in log order.  One whose sequences do not
+	 * follow its predecessor's may repeat an entry (same key, same
+	 * sequence: a record logged twice), which a memtable must never be
+	 * given; it is lsm_open's replay (db_open.c) that has to refuse such
+	 * a log, so it is not applied here. */
 	if (c.count == 0 || c.first_seq < *next_seq)
 		return;
 	*next_seq = c.first_seq + c.count;
@@ -111,7 +112,7 @@ static void check_batch(lsm_slice rec, lsm_memtable *mem, uint64_t *next_seq)
 }
 
 /* Reads the whole log in one mode.  Returns the reader's final status (0 or
- * the error) and fills *seen; *ret_offset and *ret_tail as the reader says. */
+ * the error), fills *seen, and sets *ret_offset to the reader's offset. */
 static int read_log(lsm_env *env, bool skip, size_t size, struct seen *seen, uint64_t *ret_offset)
 {
 	lsm_log_reader *rd = NULL;
