@@ -273,6 +273,7 @@ struct lsm_db {
 	/* statistics, atomics so readers need no lock */
 	_Atomic uint64_t st_user_bytes, st_wal_bytes, st_flush_bytes, st_flushes;
 	_Atomic uint64_t st_compact_read, st_compact_written, st_compactions, st_compact_micros;
+	_Atomic uint64_t st_level_read[LSM_MAX_LEVELS], st_level_written[LSM_MAX_LEVELS];
 	_Atomic uint64_t st_stall_micros, st_wal_syncs, st_vlog_bytes;
 };
 

@@ -204,6 +204,10 @@ int lsm_property(lsm_db *db, const char *name, char **ret_text);
 typedef struct lsm_stats {
 	uint64_t files_at_level[LSM_MAX_LEVELS];
 	uint64_t bytes_at_level[LSM_MAX_LEVELS];
+	/* Compactions by output level: the bytes of input tables read and
+	 * of output tables written (level 0 has none; flushes are apart). */
+	uint64_t compaction_read_at_level[LSM_MAX_LEVELS];
+	uint64_t compaction_written_at_level[LSM_MAX_LEVELS];
 	uint64_t user_bytes_written;    /* keys + values given to put/write */
 	uint64_t wal_bytes_written;
 	uint64_t flush_bytes_written;

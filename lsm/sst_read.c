@@ -628,7 +628,8 @@ static int iter_block(struct sst_iter *it, uint32_t idx, struct blockref *ret)
 	struct readahead *ra = &it->ra;
 
 	if (idx == ra->next) {
-		ra->run++;
+		if (ra->run < RA_AFTER)
+			ra->run++;
 	} else {
 		ra->run = 0;
 		ra->window = RA_FIRST;

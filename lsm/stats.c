@@ -22,6 +22,8 @@ int lsm_get_stats(lsm_db *db, lsm_stats *s)
 	for (int level = 0; level < LSM_MAX_LEVELS; level++) {
 		s->files_at_level[level] = (uint64_t)db->current->files[level].n;
 		s->bytes_at_level[level] = lsm_level_bytes(db->current, level);
+		s->compaction_read_at_level[level] = atomic_load(&db->st_level_read[level]);
+		s->compaction_written_at_level[level] = atomic_load(&db->st_level_written[level]);
 	}
 	pthread_mutex_unlock(&db->mu);
 	s->user_bytes_written = atomic_load(&db->st_user_bytes);
@@ -123,10 +125,12 @@ static void stats_text(lsm_db *db, strbuf *b)
 	lsm_stats s;
 
 	lsm_get_stats(db, &s);
-	sb_printf(b, "level  files      bytes\n");
+	sb_printf(b, "level  files      bytes  compaction read    written\n");
 	for (int level = 0; level < LSM_MAX_LEVELS; level++)
-		sb_printf(b, "%5d %6llu %10llu\n", level, (unsigned long long)s.files_at_level[level],
-		          (unsigned long long)s.bytes_at_level[level]);
+		sb_printf(b, "%5d %6llu %10llu %16llu %10llu\n", level, (unsigned long long)s.files_at_level[level],
+		          (unsigned long long)s.bytes_at_level[level],
+		          (unsigned long long)s.compaction_read_at_level[level],
+		          (unsigned long long)s.compaction_written_at_level[level]);
 	sb_printf(b, "user bytes written      %llu\n", (unsigned long long)s.user_bytes_written);
 	sb_printf(b, "wal bytes written       %llu (%llu syncs)\n", (unsigned long long)s.wal_bytes_written,
 	          (unsigned long long)s.wal_syncs);

@@ -752,6 +752,15 @@ static void test_db_stats_and_properties(void **state)
 	assert_true(st.compaction_bytes_written > 0);
 	assert_int_equal(st.files_at_level[0], 0);
 	assert_true(st.write_amplification > 0.0);
+	/* The per-level split adds up to the totals; nothing lands in level 0. */
+	uint64_t rsum = 0, wsum = 0;
+	for (int l = 0; l < LSM_MAX_LEVELS; l++) {
+		rsum += st.compaction_read_at_level[l];
+		wsum += st.compaction_written_at_level[l];
+	}
+	assert_true(st.compaction_read_at_level[0] == 0 && st.compaction_written_at_level[0] == 0);
+	assert_true(rsum == st.compaction_bytes_read);
+	assert_true(wsum == st.compaction_bytes_written);
 
 	/* lsm.sstables: one line per table; the per-level counts agree. */
 	long sum = 0, lines = 0;
