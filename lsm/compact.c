@@ -335,6 +335,36 @@ out:
 	lsm_file_list_done(&wide1);
 }
 
+/* Nothing is due by size: compact the file point lookups keep reading past,
+ * if any (level 0 as a whole, since its files overlap).  REQUIRES: mu. */
+static lsm_compaction *pick_seek_file(lsm_db *db, lsm_version *v)
+{
+	lsm_file_meta *f = v->seek_file;
+	int level = v->seek_level;
+	lsm_compaction *c;
+	int r = 0;
+
+	if (!f || f->being_compacted || db->busy_levels[level] || db->busy_levels[level + 1])
+		return NULL;
+	if (!(c = calloc(1, sizeof(*c))))
+		return NULL;
+	c->level = level;
+	if (level == 0)
+		for (int i = 0; i < v->files[0].n && r == 0; i++)
+			r = lsm_file_list_push(&c->inputs[0], v->files[0].v[i]);
+	else
+		r = lsm_file_list_push(&c->inputs[0], f);
+	if (r < 0) {
+		compaction_free(c);
+		return NULL;
+	}
+	if ((c = setup(db, c))) {
+		v->seek_file = NULL;
+		atomic_fetch_add(&db->st_seek_compactions, 1);
+	}
+	return c;
+}
+
 lsm_compaction *lsm_compaction_pick(lsm_db *db)
 {
 	lsm_version *v = db->current;
@@ -397,7 +427,7 @@ lsm_compaction *lsm_compaction_pick(lsm_db *db)
 		if (c)
 			return c;
 	}
-	return NULL;
+	return pick_seek_file(db, v);
 }
 
 lsm_compaction *lsm_compaction_manual(lsm_db *db, int level, const lsm_slice *begin, const lsm_slice *end)

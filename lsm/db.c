@@ -792,6 +792,20 @@ int lsm_sync(lsm_db *db)
 
 /* ---- reads ------------------------------------------------------------- */
 
+/* A file ran out of allowed_seeks: if it is still in the current version,
+ * remember it there and wake a compaction thread, which compacts it when no
+ * compaction by size is due. */
+static void note_seek_file(lsm_db *db, lsm_version *v, lsm_file_meta *f, int level)
+{
+	pthread_mutex_lock(&db->mu);
+	if (v == db->current && !v->seek_file && level < LSM_MAX_LEVELS - 1) {
+		v->seek_file = f;
+		v->seek_level = level;
+		pthread_cond_broadcast(&db->bg_cv);
+	}
+	pthread_mutex_unlock(&db->mu);
+}
+
 int lsm_db_get_raw(lsm_db *db, const lsm_snapshot *snap, bool fill_cache, lsm_slice ukey,
                    unsigned *ret_type, void **ret_raw, size_t *ret_len)
 {
@@ -829,7 +843,12 @@ int lsm_db_get_raw(lsm_db *db, const lsm_snapshot *snap, bool fill_cache, lsm_sl
 	} else {
 		void *v;
 		size_t len;
-		r = lsm_version_get(sv->version, db->tables, lookup, fill_cache, &type, &v, &len);
+		lsm_file_meta *seek_file;
+		int seek_level;
+		r = lsm_version_get(sv->version, db->tables, lookup, fill_cache, &type, &v, &len, &seek_file,
+		                    &seek_level);
+		if (seek_file)
+			note_seek_file(db, sv->version, seek_file, seek_level);
 		if (r == 1 && type == LSM_TYPE_DELETE) {
 			r = 0;
 		} else if (r == 1) {

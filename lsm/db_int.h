@@ -18,6 +18,11 @@
 typedef struct lsm_file_meta {
 	int refs;                   /* versions holding it; mu */
 	bool being_compacted;       /* mu */
+	/* Point lookups that may pass through this file on their way to a
+	 * deeper one before it is compacted down (LevelDB's allowed_seeks):
+	 * each such lookup costs about what compacting 16 KiB of it would, so
+	 * a file read past that often is cheaper merged into the next level. */
+	_Atomic int64_t allowed_seeks;
 	uint64_t number;
 	uint64_t size;              /* bytes on disk */
 	uint8_t *smallest;          /* internal keys, malloc'd together */
@@ -44,6 +49,8 @@ typedef struct lsm_version {
 	lsm_file_list files[LSM_MAX_LEVELS];
 	double compaction_score;    /* the best level's score, >= 1 means compaction is due */
 	int compaction_level;
+	lsm_file_meta *seek_file;   /* ran out of allowed_seeks: compact it when idle; mu */
+	int seek_level;
 } lsm_version;
 
 /* A change from one version to the next, as logged in the MANIFEST. */
@@ -117,9 +124,13 @@ uint64_t lsm_max_bytes_for_level(const lsm_options *opt, int level);
 void lsm_version_score(lsm_version *v, const lsm_options *opt);
 
 /* Point lookup through the levels of v.  Returns 1 with *ret_type and a
- * malloc'd value (for VALUE), 0 if no level holds ukey at <= seq, <0 on error. */
+ * malloc'd value (for VALUE), 0 if no level holds ukey at <= seq, <0 on error.
+ * A lookup that had to consult a second file charges the first one a seek;
+ * when that uses up the file's allowed_seeks, *ret_seek_file and
+ * *ret_seek_level name it (otherwise *ret_seek_file is NULL). */
 int lsm_version_get(lsm_version *v, lsm_table_cache *tc, lsm_slice lookup_ikey, bool fill_cache,
-                    unsigned *ret_type, void **ret_val, size_t *ret_len);
+                    unsigned *ret_type, void **ret_val, size_t *ret_len, lsm_file_meta **ret_seek_file,
+                    int *ret_seek_level);
 /* Appends iterators for every file of v (level 0 one each, other levels one
  * concatenating iterator each) to its (an array with room for
  * nfiles(level 0) + LSM_MAX_LEVELS). */
@@ -274,6 +285,7 @@ struct lsm_db {
 	_Atomic uint64_t st_user_bytes, st_wal_bytes, st_flush_bytes, st_flushes;
 	_Atomic uint64_t st_compact_read, st_compact_written, st_compactions, st_compact_micros;
 	_Atomic uint64_t st_level_read[LSM_MAX_LEVELS], st_level_written[LSM_MAX_LEVELS];
+	_Atomic uint64_t st_seek_compactions;
 	_Atomic uint64_t st_stall_micros, st_wal_syncs, st_vlog_bytes;
 };
 

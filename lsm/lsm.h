@@ -214,6 +214,7 @@ typedef struct lsm_stats {
 	uint64_t compaction_bytes_read;
 	uint64_t compaction_bytes_written;
 	uint64_t compactions;
+	uint64_t seek_compactions;      /* of those, of a file lookups kept reading past */
 	uint64_t compaction_micros;
 	uint64_t flushes;
 	uint64_t stall_micros;          /* time writers waited for flush/compaction */

@@ -33,6 +33,7 @@ int lsm_get_stats(lsm_db *db, lsm_stats *s)
 	s->compaction_bytes_read = atomic_load(&db->st_compact_read);
 	s->compaction_bytes_written = atomic_load(&db->st_compact_written);
 	s->compactions = atomic_load(&db->st_compactions);
+	s->seek_compactions = atomic_load(&db->st_seek_compactions);
 	s->compaction_micros = atomic_load(&db->st_compact_micros);
 	s->stall_micros = atomic_load(&db->st_stall_micros);
 	s->wal_syncs = atomic_load(&db->st_wal_syncs);
@@ -136,9 +137,10 @@ static void stats_text(lsm_db *db, strbuf *b)
 	          (unsigned long long)s.wal_syncs);
 	sb_printf(b, "flush bytes written     %llu (%llu flushes)\n", (unsigned long long)s.flush_bytes_written,
 	          (unsigned long long)s.flushes);
-	sb_printf(b, "compaction bytes        read %llu, written %llu (%llu compactions, %.3f s)\n",
+	sb_printf(b, "compaction bytes        read %llu, written %llu (%llu compactions, %llu for seeks, %.3f s)\n",
 	          (unsigned long long)s.compaction_bytes_read, (unsigned long long)s.compaction_bytes_written,
-	          (unsigned long long)s.compactions, (double)s.compaction_micros / 1e6);
+	          (unsigned long long)s.compactions, (unsigned long long)s.seek_compactions,
+	          (double)s.compaction_micros / 1e6);
 	sb_printf(b, "write amplification     %.2f\n", s.write_amplification);
 	sb_printf(b, "block cache             %llu hits, %llu misses, %llu bytes\n",
 	          (unsigned long long)s.cache_hits, (unsigned long long)s.cache_misses,
