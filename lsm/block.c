@@ -458,6 +458,35 @@ static inline __attribute__((always_inline)) bool bi_parse_entry(struct block_it
 	return true;
 }
 
+int lsm_block_verify_restarts(const lsm_block *b)
+{
+	const uint8_t *limit = b->data + b->restarts;
+	uint32_t off = 0, j = 0, prefix = 0;
+
+	/* A sequential scan starts at offset 0 and never looks at the other
+	 * restart points; a seek jumps to them.  So each must be the start of
+	 * an entry that shares nothing with the one before it. */
+	while (off < b->restarts) {
+		uint32_t shared, unshared, vlen;
+		uint32_t r = j < b->nrestarts ? get_fixed32(limit + 4 * (size_t)j) : b->restarts;
+		const uint8_t *p = decode_header(b->data + off, limit, &shared, &unshared, &vlen);
+		if (!p || shared > prefix || (uint64_t)unshared + vlen > (uint64_t)(limit - p))
+			return lsm_errf(-EUCLEAN, "%s at block offset %u", p ? "entry overruns the block" : "truncated entry header",
+			                off);
+		if (r < off)
+			return lsm_errf(-EUCLEAN, "restart point %u (offset %u) is inside an entry", j, r);
+		if (r == off) {
+			if (shared != 0)
+				return lsm_errf(-EUCLEAN, "restart point %u (offset %u) names an entry that shares %u key bytes",
+				                j, r, shared);
+			j++;
+		}
+		prefix = shared + unshared;
+		off = (uint32_t)(p + unshared + vlen - b->data);
+	}
+	return 0;
+}
+
 /* bi_parse_entry, keeping ridx on the restart point at or before cur. */
 static bool bi_parse_next(struct block_iter *it)
 {

@@ -310,6 +310,10 @@ typedef struct lsm_block lsm_block;
 /* Validates the restart array.  With owned, the block frees data when freed.
  * -EUCLEAN if malformed. */
 int lsm_block_new(const uint8_t *data, size_t len, bool owned, lsm_block **ret_block);
+/* Full check of the restart array against the entries (lsm_block_new only
+ * checks its bounds and order): every restart point starts an entry that
+ * shares no key bytes.  0 or -EUCLEAN. */
+int lsm_block_verify_restarts(const lsm_block *b);
 void lsm_block_free(lsm_block *b);
 size_t lsm_block_size(const lsm_block *b);
 /* An iterator over the block's entries in cmp order.  The block must outlive

@@ -892,6 +892,10 @@ static int verify_block(lsm_sst *t, uint32_t i, struct keycopy *prev, uint64_t *
 	int r = load_block(t, "block", hd->off, hd->size, &blk);
 	if (r < 0)
 		return r;
+	if ((r = lsm_block_verify_restarts(blk)) < 0) {
+		lsm_block_free(blk);
+		return block_err(t, hd->off, r);
+	}
 	if ((r = lsm_block_iter_new(blk, lsm_block_ikey_cmp, &it)) < 0) {
 		lsm_block_free(blk);
 		return r;

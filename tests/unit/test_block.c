@@ -511,6 +511,52 @@ static void test_block_ikey_cmp(void **state)
 	lsm_block_builder_free(bb);
 }
 
+/* Restart points that lsm_block_new accepts (in range, increasing) but that
+ * do not start a self-contained entry: the full check must refuse them. */
+static void test_block_verify_restarts(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *data = build(64, 16, 4, &len);
+	lsm_block *b;
+	uint32_t n = get_fixed32(data + len - 4);
+	size_t arr = len - 4 - 4 * (size_t)n;
+	assert_int_equal(n, 4);
+
+	/* Intact: passes. */
+	assert_int_equal(lsm_block_new(data, len, false, &b), 0);
+	assert_int_equal(lsm_block_verify_restarts(b), 0);
+	lsm_block_free(b);
+
+	/* Restart 2 moved one byte into its entry. */
+	uint32_t r2 = get_fixed32(data + arr + 8);
+	put_fixed32(data + arr + 8, r2 + 1);
+	assert_int_equal(lsm_block_new(data, len, false, &b), 0);
+	assert_int_equal(lsm_block_verify_restarts(b), -EUCLEAN);
+	assert_non_null(strstr(lsm_last_error(), "restart point 2"));
+	lsm_block_free(b);
+
+	/* Restart 2 moved back to the entry before it, which shares a prefix
+	 * with its predecessor: found by walking the entries from restart 1. */
+	uint32_t r1 = get_fixed32(data + arr + 4), off = r1, start = r1;
+	put_fixed32(data + arr + 8, r2);
+	while (off < r2) {
+		uint32_t sh, un, vl;
+		const uint8_t *p = get_varint32(data + off, data + arr, &sh);
+		assert_non_null(p = get_varint32(p, data + arr, &un));
+		assert_non_null(p = get_varint32(p, data + arr, &vl));
+		start = off;
+		off = (uint32_t)(p - data) + un + vl;
+	}
+	assert_true(start > r1 && start < r2);
+	put_fixed32(data + arr + 8, start);
+	assert_int_equal(lsm_block_new(data, len, false, &b), 0);
+	assert_int_equal(lsm_block_verify_restarts(b), -EUCLEAN);
+	assert_non_null(strstr(lsm_last_error(), "shares"));
+	lsm_block_free(b);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_block_bad_entry_lengths),
 		cmocka_unit_test(test_block_random_corruption),
 		cmocka_unit_test(test_block_ikey_cmp),
+		cmocka_unit_test(test_block_verify_restarts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
