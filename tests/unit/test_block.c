@@ -541,7 +541,7 @@ static void test_block_verify_restarts(void **state)
 	uint32_t r1 = get_fixed32(data + arr + 4), off = r1, start = r1;
 	put_fixed32(data + arr + 8, r2);
 	while (off < r2) {
-		uint32_t sh, un, vl;
+		uint32_t sh = 0, un = 0, vl = 0;
 		const uint8_t *p = get_varint32(data + off, data + arr, &sh);
 		assert_non_null(p = get_varint32(p, data + arr, &un));
 		assert_non_null(p = get_varint32(p, data + arr, &vl));
