@@ -48,6 +48,52 @@ static int read_current(lsm_env *env, const char *dir, uint64_t *ret_number)
 	return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The invariants every read relies on, which no sequence of edits written
+ * by this library breaks but a damaged MANIFEST can: each table's smallest
+ * key is not above its largest, the tables of a level below 0 are in key
+ * order without overlap (a lookup binary-searches them and reads one), and
+ * no table is listed twice.  -EUCLEAN naming the first breach. */
+static int check_levels(const lsm_version *v, const char *path)
+{
+	size_t total = 0, k = 0;
+	uint64_t *numbers;
+	int r = 0;
+
+	for (int level = 0; level < LSM_MAX_LEVELS; level++) {
+		const lsm_file_list *l = &v->files[level];
+		total += (size_t)l->n;
+		for (int i = 0; i < l->n; i++) {
+			const lsm_file_meta *f = l->v[i];
+			if (lsm_ikey_cmp(meta_smallest(f), meta_largest(f)) > 0)
+				return lsm_errf(-EUCLEAN, "%s: table %06llu at level %d: smallest key above its largest",
+				                path, (unsigned long long)f->number, level);
+			if (level > 0 && i > 0 && lsm_ikey_cmp(meta_largest(l->v[i - 1]), meta_smallest(f)) >= 0)
+				return lsm_errf(-EUCLEAN, "%s: tables %06llu and %06llu at level %d overlap", path,
+				                (unsigned long long)l->v[i - 1]->number, (unsigned long long)f->number,
+				                level);
+		}
+	}
+	if (total < 2)
+		return 0;
+	if (!(numbers = malloc(total * sizeof(*numbers))))
+		return -ENOMEM;
+	for (int level = 0; level < LSM_MAX_LEVELS; level++)
+		for (int i = 0; i < v->files[level].n; i++)
+			numbers[k++] = v->files[level].v[i]->number;
+	qsort(numbers, total, sizeof(*numbers), cmp_u64);
+	for (k = 1; k < total && r == 0; k++)
+		if (numbers[k] == numbers[k - 1])
+			r = lsm_errf(-EUCLEAN, "%s: table %06llu listed twice", path, (unsigned long long)numbers[k]);
+	free(numbers);
+	return r;
+}
+
 int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, lsm_manifest_state *ret)
 {
 	char path[PATH_MAX];
@@ -117,6 +163,8 @@ int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, 
 			if (v->files[level].v[i]->number >= MANIFEST_MAX_FILE_NUMBER)
 				r = lsm_errf(-EUCLEAN, "%s: level %d lists file number %llu, out of range", path, level,
 				             (unsigned long long)v->files[level].v[i]->number);
+	if (r == 0)
+		r = check_levels(v, path);
 	if (r < 0) {
 		if (v)
 			lsm_version_free(v, NULL, NULL, NULL);

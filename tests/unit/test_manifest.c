@@ -626,6 +626,50 @@ static void test_manifest_recover_bumps_next_file(void **state)
 	free_version(v);
 }
 
+/* A manifest whose levels break the invariants reads depend on (written
+ * here directly; the library never writes one) fails recovery, naming it. */
+static void test_manifest_recover_bad_levels(void **state)
+{
+	struct fixture *fx = *state;
+	lsm_manifest_state st;
+	static const struct fspec overlap[] = {
+		{ 1, 10, 100, "a", 5, "m", 4 },
+		{ 1, 11, 100, "k", 3, "z", 2 },
+	};
+	static const struct fspec twice[] = {
+		{ 0, 12, 100, "a", 5, "c", 4 },
+		{ 2, 12, 100, "d", 3, "f", 2 },
+	};
+	static const struct fspec inverted[] = {
+		{ 3, 13, 100, "q", 5, "b", 4 },
+	};
+	static const struct fspec fine[] = {
+		{ 0, 14, 100, "a", 9, "z", 8 },
+		{ 0, 15, 100, "b", 7, "y", 6 },   /* level 0 may overlap */
+		{ 1, 16, 100, "a", 5, "k", 4 },
+		{ 1, 17, 100, "k", 3, "z", 2 },   /* same user key, older: in order */
+	};
+	const struct { const struct fspec *specs; int n; const char *msg; } cases[] = {
+		{ overlap, 2, "overlap" },
+		{ twice, 2, "listed twice" },
+		{ inverted, 1, "smallest key above its largest" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		lsm_version *v = make_version(&fx->opt, cases[i].specs, cases[i].n);
+		lsm_log_writer_close(create(fx, 30 + i, v, 2, 100, 5));
+		assert_int_equal(lsm_manifest_recover(fx->env, fx->dir, &fx->opt, &st), -EUCLEAN);
+		expect_msg(cases[i].msg);
+		expect_msg("MANIFEST-0000");
+		free_version(v);
+	}
+	lsm_version *v = make_version(&fx->opt, fine, 4);
+	lsm_log_writer_close(create(fx, 40, v, 2, 100, 5));
+	recover_ok(fx, &st);
+	expect_version(st.version, fine, 4);
+	free_version(st.version);
+	free_version(v);
+}
+
 static void test_manifest_recover_current_missing(void **state)
 {
 	struct fixture *fx = *state;
@@ -1037,6 +1081,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_manifest_version_apply_ties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_create_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_recover_bumps_next_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_manifest_recover_bad_levels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_recover_current_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_recover_current_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_recover_manifest_missing, setup, teardown),
