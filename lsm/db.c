@@ -933,6 +933,17 @@ struct lsm_iter {
 	void *blob;                 /* the last value read from the value log */
 };
 
+/* Read sampling: scans charge the tables they read past as lookups do. */
+static void iter_sample(void *arg, lsm_slice ikey)
+{
+	struct lsm_iter *pub = arg;
+	int level;
+	lsm_file_meta *f = lsm_version_record_sample(pub->sv->version, ikey, &level);
+
+	if (f)
+		note_seek_file(pub->db, pub->sv->version, f, level);
+}
+
 static void iter_cleanup(void *arg)
 {
 	struct lsm_iter *pub = arg;
@@ -1005,6 +1016,7 @@ int lsm_iter_new(lsm_db *db, const lsm_read_options *ro, lsm_iter **ret_iter)
 		free(pub);
 		return r;
 	}
+	lsm_db_iter_set_sampler(pub->it, iter_sample, pub);
 	*ret_iter = pub;
 	return 0;
 }

@@ -131,6 +131,10 @@ void lsm_version_score(lsm_version *v, const lsm_options *opt);
 int lsm_version_get(lsm_version *v, lsm_table_cache *tc, lsm_slice lookup_ikey, bool fill_cache,
                     unsigned *ret_type, void **ret_val, size_t *ret_len, lsm_file_meta **ret_seek_file,
                     int *ret_seek_level);
+/* An iterator's read sample at ikey: charges the first file a lookup there
+ * would consult if it would consult a second.  Returns the file (and sets
+ * *ret_level) when that used up its allowed_seeks, else NULL. */
+lsm_file_meta *lsm_version_record_sample(lsm_version *v, lsm_slice ikey, int *ret_level);
 /* Appends iterators for every file of v (level 0 one each, other levels one
  * concatenating iterator each) to its (an array with room for
  * nfiles(level 0) + LSM_MAX_LEVELS). */

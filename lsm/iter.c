@@ -385,6 +385,13 @@ struct db_iter {
 	unsigned vtype;          /* LSM_TYPE_VALUE or LSM_TYPE_VPTR of the current entry */
 	void (*cleanup)(void *arg);
 	void *arg;
+	/* Read sampling (lsm_db_iter_set_sampler): sample is called with the
+	 * entry at which the bytes read since the last call exceed a random
+	 * period averaging LSM_READ_SAMPLE_PERIOD. */
+	void (*sample)(void *arg, lsm_slice ikey);
+	void *sample_arg;
+	int64_t sample_left;
+	uint64_t rng;
 };
 #define DB(it) ((struct db_iter *)(it))
 
@@ -439,6 +446,16 @@ static inline bool db_save(struct db_iter *d, struct db_buf *b, lsm_slice s)
 	return false;
 }
 
+/* A period uniform in [0, 2 * LSM_READ_SAMPLE_PERIOD): random, so that a scan
+ * with a regular stride cannot sample the same files every time. */
+static int64_t next_sample_period(struct db_iter *d)
+{
+	d->rng ^= d->rng << 13;
+	d->rng ^= d->rng >> 7;
+	d->rng ^= d->rng << 17;
+	return (int64_t)(d->rng % (2 * LSM_READ_SAMPLE_PERIOD));
+}
+
 /* Splits the internal iterator's current key into user key and trailer.
  * Returns false (and fails the iterator) if it is malformed. */
 static inline bool db_parse(struct db_iter *d, lsm_slice *ret_ukey, uint64_t *ret_trailer)
@@ -458,6 +475,13 @@ static inline bool db_parse(struct db_iter *d, lsm_slice *ret_ukey, uint64_t *re
 	}
 	*ret_ukey = lsm_slice_make(ik.data, ik.len - 8);
 	*ret_trailer = t;
+	if (d->sample) {
+		d->sample_left -= (int64_t)(ik.len + iiter_value(d->in).len);
+		if (d->sample_left < 0) {
+			d->sample_left += next_sample_period(d);
+			d->sample(d->sample_arg, ik);
+		}
+	}
 	return true;
 }
 
@@ -674,6 +698,16 @@ int lsm_db_iter_new(lsm_iiter *internal, uint64_t seq, void (*cleanup)(void *arg
 	d->arg = arg;
 	*ret_iter = &d->base;
 	return 0;
+}
+
+void lsm_db_iter_set_sampler(lsm_iiter *it, void (*sample)(void *arg, lsm_slice ikey), void *arg)
+{
+	struct db_iter *d = DB(it);
+
+	d->sample = sample;
+	d->sample_arg = arg;
+	d->rng = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull | 1;
+	d->sample_left = next_sample_period(d);
 }
 
 unsigned lsm_db_iter_value_type(lsm_iiter *it)

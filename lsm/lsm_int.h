@@ -455,6 +455,11 @@ int lsm_db_iter_new(lsm_iiter *internal, uint64_t seq, void (*cleanup)(void *arg
 /* REQUIRES: valid.  LSM_TYPE_VALUE, or LSM_TYPE_VPTR when value() is a
  * value-log pointer the caller must resolve. */
 unsigned lsm_db_iter_value_type(lsm_iiter *it);
+/* Read sampling, as LevelDB's: every LSM_READ_SAMPLE_PERIOD bytes of keys and
+ * values read on average, sample(arg, internal key of the entry) is called,
+ * so the caller can charge the tables that overlap there (see allowed_seeks). */
+#define LSM_READ_SAMPLE_PERIOD (1 << 20)
+void lsm_db_iter_set_sampler(lsm_iiter *it, void (*sample)(void *arg, lsm_slice ikey), void *arg);
 
 /* ---- file names (from filename.c) -------------------------------------- */
 

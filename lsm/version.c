@@ -497,6 +497,28 @@ static void charge_seek(struct get_state *s, lsm_file_meta *f, int level)
 	}
 }
 
+lsm_file_meta *lsm_version_record_sample(lsm_version *v, lsm_slice ikey, int *ret_level)
+{
+	struct get_state s = { .ret_seek_file = &(lsm_file_meta *){ NULL }, .ret_seek_level = ret_level };
+	lsm_slice ukey = lsm_ikey_user(ikey);
+
+	/* The files a lookup of ukey would consult, as lsm_version_get finds
+	 * them; the charge falls once a second one is found. */
+	for (int i = 0; i < v->files[0].n && !s.charged; i++) {
+		lsm_file_meta *f = v->files[0].v[i];
+		if (lsm_slice_cmp(ukey, lsm_ikey_user(meta_smallest(f))) >= 0 &&
+		    lsm_slice_cmp(ukey, lsm_ikey_user(meta_largest(f))) <= 0)
+			charge_seek(&s, f, 0);
+	}
+	for (int level = 1; level < LSM_MAX_LEVELS && !s.charged; level++) {
+		const lsm_file_list *l = &v->files[level];
+		int i = l->n ? find_file(l, ikey) : 0;
+		if (i < l->n && lsm_slice_cmp(ukey, lsm_ikey_user(meta_smallest(l->v[i]))) >= 0)
+			charge_seek(&s, l->v[i], level);
+	}
+	return *s.ret_seek_file;
+}
+
 int lsm_version_get(lsm_version *v, lsm_table_cache *tc, lsm_slice lookup_ikey, bool fill_cache,
                     unsigned *ret_type, void **ret_val, size_t *ret_len, lsm_file_meta **ret_seek_file,
                     int *ret_seek_level)

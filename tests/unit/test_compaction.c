@@ -2,7 +2,8 @@
  * test_compaction.c - compaction choices seen from the public API: point
  * lookups that keep reading past a file get it compacted down (allowed
  * seeks, as in LevelDB) and leave every value readable; lookups that find
- * their key in the first file they consult charge nothing.
+ * their key in the first file they consult charge nothing; scans charge
+ * through read sampling.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -157,11 +158,38 @@ static void test_compaction_seek_found_first_not_charged(void **state)
 	assert_int_equal(s.files_at_level[top], 1);
 }
 
+/* Scans charge too: an iterator samples what it reads (on average once per
+ * MiB) and charges the upper table at each sample, so scanning the store
+ * over and over eventually compacts it down, as lookups do. */
+static void test_compaction_seek_by_scans(void **state)
+{
+	struct fixture *f = *state;
+	int top = make_two_layers(f->db);
+	int scans = 0, entries = 0;
+
+	/* ~40 KB per scan: 100 samples take about 2,500 scans. */
+	while (stats(f->db).seek_compactions == 0 && scans < 20000) {
+		lsm_iter *it;
+		assert_int_equal(lsm_iter_new(f->db, NULL, &it), 0);
+		for (lsm_iter_seek_to_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+			entries++;
+		assert_int_equal(lsm_iter_status(it), 0);
+		lsm_iter_free(it);
+		scans++;
+	}
+	assert_int_equal(entries, scans * 2000);
+	assert_true(wait_seek_compaction(f->db));
+	assert_int_equal(stats(f->db).files_at_level[top], 0);
+	for (int i = 0; i < 2000; i++)
+		expect_num(f->db, i, i % 10 == 0 ? 2 : 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_compaction_seek_triggered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_seek_found_first_not_charged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compaction_seek_by_scans, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
