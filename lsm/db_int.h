@@ -333,6 +333,10 @@ struct lsm_gc_pending {
 void lsm_db_sanitize_options(lsm_options *o);
 lsm_super *lsm_db_super_alloc(void);                           /* room for LSM_MAX_IMM */
 void lsm_db_install_super(struct lsm_db *db, lsm_super *sv);   /* REQUIRES: mu; takes sv */
+/* A reference to the current super version, and its release (locked: the
+ * caller holds mu; the last release of a replaced one frees its tables). */
+lsm_super *lsm_db_super_get(struct lsm_db *db);
+void lsm_db_super_unref(struct lsm_db *db, lsm_super *sv, bool locked);
 int lsm_db_new_wal(struct lsm_db *db, uint64_t number, lsm_log_writer **ret);
 void *lsm_flush_thread(void *arg);
 void *lsm_compaction_thread(void *arg);
