@@ -290,6 +290,7 @@ struct lsm_db {
 	_Atomic uint64_t st_compact_read, st_compact_written, st_compactions, st_compact_micros;
 	_Atomic uint64_t st_level_read[LSM_MAX_LEVELS], st_level_written[LSM_MAX_LEVELS];
 	_Atomic uint64_t st_seek_compactions;
+	_Atomic uint64_t iter_seed;     /* read sampling: a new seed per iterator */
 	_Atomic uint64_t st_stall_micros, st_wal_syncs, st_vlog_bytes;
 };
 

@@ -76,6 +76,8 @@ struct replay {
 	lsm_memtable *mem;
 	lsm_version_edit *edit;
 	uint64_t max_seq;
+	uint64_t next_seq;      /* a record must start here or later: one past the last applied
+	                           (0 before the first) */
 	bool cut;               /* a group lost its values: nothing after it counts */
 };
 
@@ -114,13 +116,27 @@ static int replay_wal(struct replay *rp, uint64_t number)
 		return r;
 	}
 	while ((r = lsm_log_reader_next(rd, &rec)) == 1) {
+		unsigned long long off = (unsigned long long)lsm_log_reader_record_offset(rd);
 		if (rec.len < LSM_BATCH_HEADER) {
-			r = lsm_errf(-EUCLEAN, "%s: record at offset %llu: too short for a batch", path,
-			             (unsigned long long)lsm_log_reader_offset(rd));
+			r = lsm_errf(-EUCLEAN, "%s: record at offset %llu: too short for a batch", path, off);
 			break;
 		}
 		uint64_t seq = get_fixed64(rec.data);
 		uint32_t count = get_fixed32(rec.data + 8);
+		/* The writer hands out sequences in log order, each group after
+		 * the last, so a record that does not start past the last one
+		 * applied is a group logged twice or out of order: damage the
+		 * checksum cannot see.  Applied, it would put entries with the
+		 * same key and sequence into the memtable (whose skiplist cannot
+		 * hold both) or let an older write shadow a newer one. */
+		if (seq < rp->next_seq) {
+			if (db->opt.skip_corrupt_wal)
+				continue;
+			r = lsm_errf(-EUCLEAN, "%s: record at offset %llu: sequence %llu does not follow the "
+			             "last one replayed (%llu): a batch logged twice or out of order", path, off,
+			             (unsigned long long)seq, (unsigned long long)(rp->next_seq - 1));
+			break;
+		}
 		if (db->vlog) {
 			/* A group whose value-log records did not survive was never
 			 * synced, and so neither was any later group: stop here. */
@@ -135,10 +151,11 @@ static int replay_wal(struct replay *rp, uint64_t number)
 		}
 		r = lsm_batch_insert(rec.data, rec.len, rp->mem);
 		if (r < 0) {
-			r = lsm_errf(r, "%s: record at offset %llu: malformed batch", path,
-			             (unsigned long long)lsm_log_reader_offset(rd));
+			r = lsm_errf(r, "%s: record at offset %llu: malformed batch", path, off);
 			break;
 		}
+		if (count)
+			rp->next_seq = seq + count;   /* no overflow: the batch parser checked LSM_MAX_SEQ */
 		if (count && seq + count - 1 > rp->max_seq)
 			rp->max_seq = seq + count - 1;
 		if (lsm_memtable_usage(rp->mem) >= db->opt.write_buffer_size && (r = replay_flush(rp)) < 0)

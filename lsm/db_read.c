@@ -242,7 +242,7 @@ int lsm_iter_new(lsm_db *db, const lsm_read_options *ro, lsm_iter **ret_iter)
 		free(pub);
 		return r;
 	}
-	lsm_db_iter_set_sampler(pub->it, iter_sample, pub);
+	lsm_db_iter_set_sampler(pub->it, iter_sample, pub, atomic_fetch_add(&db->iter_seed, 1));
 	*ret_iter = pub;
 	return 0;
 }

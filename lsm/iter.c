@@ -700,13 +700,19 @@ int lsm_db_iter_new(lsm_iiter *internal, uint64_t seq, void (*cleanup)(void *arg
 	return 0;
 }
 
-void lsm_db_iter_set_sampler(lsm_iiter *it, void (*sample)(void *arg, lsm_slice ikey), void *arg)
+void lsm_db_iter_set_sampler(lsm_iiter *it, void (*sample)(void *arg, lsm_slice ikey), void *arg, uint64_t seed)
 {
 	struct db_iter *d = DB(it);
+	/* splitmix64's finalizer: consecutive seeds give unrelated states. */
+	uint64_t z = seed + 0x9e3779b97f4a7c15ull;
 
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	d->sample = sample;
 	d->sample_arg = arg;
-	d->rng = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull | 1;
+	d->rng = (z ^ (z >> 31)) | 1;
+	/* The first period is random too: a short scan samples with a
+	 * probability in proportion to what it reads. */
 	d->sample_left = next_sample_period(d);
 }
 

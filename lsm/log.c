@@ -67,6 +67,7 @@ struct lsm_log_reader {
 	uint8_t *big;            /* a record longer than the window; freed on next call */
 	uint64_t pos;            /* file offset of the next record header */
 	uint64_t good_end;       /* end of the last good record */
+	uint64_t rec_start;      /* start of the last record handed out */
 	uint64_t tail_dropped;
 	uint64_t skipped;
 };
@@ -556,6 +557,7 @@ int lsm_log_reader_next(lsm_log_reader *r, lsm_slice *ret_rec)
 		if (rc < 0)
 			goto fail;
 		if (rc == 1) {
+			r->rec_start = off;
 			r->pos = r->good_end = off + LOG_REC_HEADER + len;
 			*ret_rec = lsm_slice_make(payload, len);
 			return 1;
@@ -599,6 +601,11 @@ fail:
 uint64_t lsm_log_reader_offset(const lsm_log_reader *r)
 {
 	return r->good_end;
+}
+
+uint64_t lsm_log_reader_record_offset(const lsm_log_reader *r)
+{
+	return r->rec_start;
 }
 
 uint64_t lsm_log_reader_tail_dropped(const lsm_log_reader *r)

@@ -249,6 +249,10 @@ int lsm_log_reader_open(lsm_env *env, const char *path, uint32_t kind, bool skip
  * damaged, with lsm_last_error() naming the file and offset. */
 int lsm_log_reader_next(lsm_log_reader *r, lsm_slice *ret_rec);
 uint64_t lsm_log_reader_offset(const lsm_log_reader *r);        /* end of the last good record */
+/* Where the record the last lsm_log_reader_next returned starts (its
+ * header): the offset that messages about that record name, as the
+ * reader's own do. */
+uint64_t lsm_log_reader_record_offset(const lsm_log_reader *r);
 uint64_t lsm_log_reader_tail_dropped(const lsm_log_reader *r);  /* bytes of torn tail */
 uint64_t lsm_log_reader_skipped(const lsm_log_reader *r);       /* damaged records skipped */
 void lsm_log_reader_close(lsm_log_reader *r);
@@ -457,9 +461,11 @@ int lsm_db_iter_new(lsm_iiter *internal, uint64_t seq, void (*cleanup)(void *arg
 unsigned lsm_db_iter_value_type(lsm_iiter *it);
 /* Read sampling, as LevelDB's: every LSM_READ_SAMPLE_PERIOD bytes of keys and
  * values read on average, sample(arg, internal key of the entry) is called,
- * so the caller can charge the tables that overlap there (see allowed_seeks). */
+ * so the caller can charge the tables that overlap there (see allowed_seeks).
+ * seed must differ from iterator to iterator (a counter will do): with equal
+ * seeds, short scans would all sample at the same place, or never. */
 #define LSM_READ_SAMPLE_PERIOD (1 << 20)
-void lsm_db_iter_set_sampler(lsm_iiter *it, void (*sample)(void *arg, lsm_slice ikey), void *arg);
+void lsm_db_iter_set_sampler(lsm_iiter *it, void (*sample)(void *arg, lsm_slice ikey), void *arg, uint64_t seed);
 
 /* ---- file names (from filename.c) -------------------------------------- */
 
