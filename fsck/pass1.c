@@ -6,10 +6,11 @@
  *          whole and whose tables all exist); the manifest replays
  *          (lsm_manifest_recover, the engine's own code); every table it
  *          names exists with the size it records; every WAL the engine
- *          would replay verifies record by record (a torn tail is what a
- *          crash leaves and is no error; damage before it is, and the
- *          repair is to drop the damaged records, which the engine does
- *          when opened with skip_corrupt_wal); the superblock key.
+ *          would replay verifies record by record, with sequences that
+ *          advance (a torn tail is what a crash leaves and is no error;
+ *          damage before it is, and the repair is to drop the damaged
+ *          records, which the engine does when opened with
+ *          skip_corrupt_wal); the superblock key.
  * Collects: ctx->files (the directory), ctx->ms (the live version and
  *          counters), the view (view.c) with the WALs' records replayed into
  *          its memtable as the engine would, ctx->sb.
@@ -331,6 +332,9 @@ static void check_log_number(struct fsck_ctx *ctx)
 struct replay {
 	lsm_memtable *mem;
 	uint64_t last_seq;
+	uint64_t next_seq;        /* a record must start here or later (0 before the first) */
+	uint64_t seq_bad;         /* records of this WAL whose sequence does not follow */
+	char seq_why[160];        /* what the first of them is */
 	bool cut;                 /* the engine stops replaying here */
 	bool fatal;               /* the engine can not replay the WALs */
 };
@@ -343,14 +347,29 @@ static int replay_record(struct fsck_ctx *ctx, struct replay *rp, const struct f
 	struct problem_ctx p = { .ftype = LSM_FILE_WAL, .file = f->number, .num = offset };
 	uint64_t seg = 0, off = 0;
 	char why[512];
-	int r = fsck_view_check_record(ctx, rec, &seg, &off);
+	int r;
 
+	/* As lsm/db_open.c, and before the value-log check as there: a batch
+	 * logged twice or out of order is damage (the engine refuses the log,
+	 * or drops the record with skip_corrupt_wal), and applying it would
+	 * put one key and sequence into the memtable twice. */
+	if (rec.len >= LSM_BATCH_HEADER && get_fixed64(rec.data) < rp->next_seq) {
+		if (rp->seq_bad++ == 0)
+			snprintf(rp->seq_why, sizeof(rp->seq_why), "record at offset %llu: sequence %llu "
+			         "does not follow the last one replayed (%llu)", (unsigned long long)offset,
+			         (unsigned long long)get_fixed64(rec.data),
+			         (unsigned long long)(rp->next_seq - 1));
+		return 0;
+	}
+	r = fsck_view_check_record(ctx, rec, &seg, &off);
 	if (r == 1) {
 		uint64_t seq = get_fixed64(rec.data);
 		uint32_t count = get_fixed32(rec.data + 8);
 
 		r = lsm_batch_insert(rec.data, rec.len, rp->mem);
 		if (r == 0) {
+			if (count)
+				rp->next_seq = seq + count;
 			if (count && seq + count - 1 > rp->last_seq)
 				rp->last_seq = seq + count - 1;
 			ctx->wal_records++;
@@ -397,6 +416,7 @@ static int replay_wal(struct fsck_ctx *ctx, struct replay *rp, const struct fsck
 	int r, rr = 0;
 
 	lsm_filename(path, sizeof(path), ctx->dir, LSM_FILE_WAL, f->number);
+	rp->seq_bad = 0;
 again:
 	r = lsm_log_reader_open(ctx->env, path, LSM_LOG_KIND_WAL, skipping, &rd);
 	if (r < 0) {
@@ -439,9 +459,9 @@ again:
 		rp->fatal = true;
 		rr = r;
 	}
-	if (rr == 0 && skipping) {
-		p.str = damage;
-		p.num = lsm_log_reader_skipped(rd);
+	if (rr == 0 && (skipping || rp->seq_bad)) {
+		p.str = skipping ? damage : rp->seq_why;
+		p.num = lsm_log_reader_skipped(rd) + rp->seq_bad;
 		ctx->wal_skipped += p.num;
 		if (fix_problem(ctx, PR_1_WAL_BAD, &p)) {
 			ctx->skip_corrupt_wal = true;

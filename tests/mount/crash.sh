@@ -11,6 +11,15 @@
 # happened).  Three rounds, each in its own directory, and each remount
 # verifies the earlier rounds' directories again.  No fsync anywhere: an
 # acknowledged operation must survive the daemon's death by itself.
+#
+# A write counts as acknowledged only once all of it has been written.  The
+# kernel splits one write(2) into several FUSE requests (at the end of a
+# partly written page that is not cached, and every max_write bytes) and
+# sends them one after another; when the daemon dies between two of them,
+# write(2) returns the bytes the earlier ones wrote, as a short write with
+# no error, and close(2) succeeds.  Only those bytes were acknowledged, so
+# the workload goes on writing the rest, as an application must, and the
+# next call fails on the dead mount, leaving the operation in flight.
 . "$(dirname "$0")/../lib/common.sh"
 
 setup
@@ -31,6 +40,17 @@ def data(i, size):
     block = hashlib.sha256(str(i).encode()).digest() * 64   # 2 KiB
     return (block * (size // len(block) + 1))[:size]
 
+def write_all(fd, buf, off=None):
+    # Returns only when all of buf is written (see the top of crash.sh).
+    buf = memoryview(buf)
+    while buf:
+        n = os.write(fd, buf) if off is None else os.pwrite(fd, buf, off)
+        if n <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        buf = buf[n:]
+        if off is not None:
+            off += n
+
 os.mkdir(root)
 files, dirs = [], ["."]
 appendfd = None
@@ -47,8 +67,11 @@ try:
             p = os.path.normpath(os.path.join(rnd.choice(dirs), "f%d" % i))
             op = {"path": p, "size": size}
             note("begin", i, dict(op, t="create"))
-            with open(os.path.join(root, p), "wb") as f:
-                f.write(data(i, size))
+            fd = os.open(os.path.join(root, p), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                write_all(fd, data(i, size))
+            finally:
+                os.close(fd)
             files.append(p)
         elif kind == "append":
             op = {"path": "append.log", "line": "line %d\n" % i}
@@ -56,7 +79,7 @@ try:
             if appendfd is None:
                 appendfd = os.open(os.path.join(root, "append.log"),
                                    os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            os.write(appendfd, op["line"].encode())
+            write_all(appendfd, op["line"].encode())
         elif kind == "mkdir":
             p = os.path.normpath(os.path.join(rnd.choice(dirs), "d%d" % i))
             op = {"path": p}
@@ -78,8 +101,10 @@ try:
             op = {"path": p, "off": off, "size": size, "seed": i}
             note("begin", i, dict(op, t="pwrite"))
             fd = os.open(os.path.join(root, p), os.O_WRONLY)
-            os.pwrite(fd, data(i, size), off)
-            os.close(fd)
+            try:
+                write_all(fd, data(i, size), off)
+            finally:
+                os.close(fd)
         elif kind == "unlink":
             p = rnd.choice(files)
             op = {"path": p}
@@ -241,4 +266,61 @@ for round in 1 2 3; do
 	done
 	unmount_fs
 done
+
+# The short write itself: one pwrite of 64 MiB goes to the daemon as 64
+# requests of max_write; the daemon is killed once 8 MiB of it are in the
+# store's value log (the kernel shows the new size only at the end).  The
+# pwrite must come back short without an error, and after the remount the
+# file must hold every byte it acknowledged (and maybe those of the request
+# in flight, which must be right too).
+head -c $((64 << 20)) /dev/urandom >"$TMP/short.data"
+mount_fs
+python3 - "$MNT/short" "$DAEMON_PID" "$TMP/short.data" "$STORE" >"$TMP/short.out" 2>&1 <<'PY' ||
+import os, signal, sys, threading, time
+path, pid, src, store = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+buf, off = open(src, "rb").read(), 100
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+done = threading.Event()
+def stored():
+    return sum(e.stat().st_size for e in os.scandir(store) if e.name.endswith(".vlog"))
+base = stored()
+def killer():
+    end = time.monotonic() + 60
+    while not done.is_set() and time.monotonic() < end and stored() < base + (8 << 20):
+        time.sleep(0.001)
+    os.kill(pid, signal.SIGKILL)
+t = threading.Thread(target=killer)
+t.start()
+try:
+    n = os.pwrite(fd, buf, off)
+except OSError as e:
+    n = 0      # nothing acknowledged
+    print("pwrite failed: %s" % e)
+done.set()
+t.join()
+try:
+    os.close(fd)
+except OSError:
+    pass       # the mount is dead; close has nothing left to say
+print(n)
+PY
+	{ cat "$TMP/short.out" >&2; fail "the 64 MiB pwrite"; }
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+fusermount3 -u "$MNT" || fusermount3 -u -z "$MNT" || fail "cannot unmount the dead mount"
+acked=$(tail -n 1 "$TMP/short.out")
+log "64 MiB pwrite: $acked bytes acknowledged when the daemon was killed"
+mount_fs
+python3 - "$MNT/short" "$TMP/short.data" "$acked" <<'PY' || fail "the short write's acknowledged bytes did not survive"
+import sys
+path, src, acked = sys.argv[1], sys.argv[2], int(sys.argv[3])
+buf, off = open(src, "rb").read(), 100
+got = open(path, "rb").read()
+least = off + acked if acked else 0     # no request done: the file may be empty
+if not least <= len(got) <= off + len(buf):
+    sys.exit("%d bytes, %d acknowledged" % (len(got), off + acked))
+if got and (got[:off] != bytes(off) or got[off:] != buf[:len(got) - off]):
+    sys.exit("wrong bytes")
+PY
+unmount_fs
 finish

@@ -858,6 +858,106 @@ static void test_db_large_value(void **state)
 	free(big);
 }
 
+/* The one WAL in dir: its name into name and its bytes (malloc'd). */
+static uint8_t *read_only_wal(const char *dir, char *name, size_t namesz, size_t *ret_len)
+{
+	char names[256] = "", path[4400];
+	assert_int_equal(count_suffix(dir, ".wal", names, sizeof(names)), 1);
+	snprintf(name, namesz, "%s", names + 1);           /* after the leading space */
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	long n = ftell(fp);
+	assert_true(n > 0);
+	rewind(fp);
+	uint8_t *buf = malloc((size_t)n);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	*ret_len = (size_t)n;
+	return buf;
+}
+
+/* A WAL whose records, after its own, repeat an earlier batch with the same
+ * sequence numbers (a batch logged twice, the fuzzer's find, or an older
+ * one logged again after newer ones) is damaged: open fails with -EUCLEAN
+ * naming the WAL and the record's offset, and changes nothing; with
+ * skip_corrupt_wal the repeat is dropped and every write is there once. */
+static void test_db_wal_sequence_repeated(void **state)
+{
+	struct fixture *f = *state;
+	enum { WAL_HEADER = 16, REC_HEADER = 8 };   /* log.c's framing */
+
+	for (int repeat = 1; repeat >= 0; repeat--) {   /* the last record, then the first */
+		char name[256], path[4400], want[384];
+		size_t len, off[3], n = 0;
+
+		test_rmtree(f->dir);
+		f->opt.skip_corrupt_wal = 0;
+		db_open(f);
+		put_str(f->db, "a", "1");
+		put_str(f->db, "b", "2");
+		db_close(f);                /* no flush: both batches stay in the WAL */
+
+		uint8_t *wal = read_only_wal(f->dir, name, sizeof(name), &len);
+		for (size_t p = WAL_HEADER; p < len; n++) {
+			assert_true(n < 2 && len - p >= REC_HEADER);
+			off[n] = p;
+			p += REC_HEADER + (wal[p + 4] | wal[p + 5] << 8 | (size_t)wal[p + 6] << 16 |
+			                   (size_t)wal[p + 7] << 24);
+			assert_true(p <= len);
+		}
+		assert_int_equal(n, 2);
+		size_t rlen = (repeat == 1 ? len : off[1]) - off[repeat];
+		uint8_t *bad = malloc(len + rlen);
+		assert_non_null(bad);
+		memcpy(bad, wal, len);
+		memcpy(bad + len, wal + off[repeat], rlen);
+		snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+		FILE *fp = fopen(path, "wb");
+		assert_non_null(fp);
+		assert_int_equal(fwrite(bad, 1, len + rlen, fp), len + rlen);
+		assert_int_equal(fclose(fp), 0);
+		free(bad);
+		free(wal);
+
+		snprintf(want, sizeof(want), "%s: record at offset %zu: sequence", name, len);
+		for (int k = 0; k < 2; k++) {      /* the failed open changed nothing */
+			lsm_db *db = NULL;
+			int r = lsm_open(f->dir, &f->opt, &db);
+			if (r != -EUCLEAN)
+				fail_msg("open of a WAL repeating a batch: %d, want -EUCLEAN (%s)", r,
+				         lsm_last_error());
+			assert_null(db);
+			if (!strstr(lsm_last_error(), want))
+				fail_msg("message \"%s\" does not say \"%s\"", lsm_last_error(), want);
+		}
+
+		f->opt.skip_corrupt_wal = 1;
+		db_open(f);
+		expect_get(f->db, NULL, "a", "1");
+		expect_get(f->db, NULL, "b", "2");
+		put_str(f->db, "c", "3");
+		lsm_iter *it;
+		int keys = 0;
+		assert_int_equal(lsm_iter_new(f->db, NULL, &it), 0);
+		for (lsm_iter_seek_to_first(it); lsm_iter_valid(it); lsm_iter_next(it))
+			keys++;
+		assert_int_equal(lsm_iter_status(it), 0);
+		lsm_iter_free(it);
+		assert_int_equal(keys, 3);
+		db_close(f);
+		/* What was salvaged is the store now: a normal open works. */
+		f->opt.skip_corrupt_wal = 0;
+		db_open(f);
+		expect_get(f->db, NULL, "a", "1");
+		expect_get(f->db, NULL, "b", "2");
+		expect_get(f->db, NULL, "c", "3");
+		db_close(f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -876,6 +976,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_db_stats_and_properties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_obsolete_files_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_large_value, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_db_wal_sequence_repeated, setup, teardown),
 	};
 	if (getenv("LSM_TEST_FILTER"))     /* run one case: LSM_TEST_FILTER=<name> */
 		cmocka_set_test_filter(getenv("LSM_TEST_FILTER"));
