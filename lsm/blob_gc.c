@@ -240,7 +240,18 @@ static int gc_pass_locked(lsm_db *db, bool force, uint64_t *ret_rewritten)
 	if (!victim)
 		return 0;
 
-	r = lsm_batch_new(&g.batch);
+	/* A write leader appends its values to the log before it inserts the
+	 * group into the memtable, so a write can still be between the two
+	 * with its value in the victim (sealed by a roll in the middle of its
+	 * group, or by the quiet-second seal above).  The scan judges a record
+	 * live by its key's newest pointer: it must not start before every
+	 * write that could have appended to the victim is visible, or it would
+	 * leave that write's value behind in a segment it then removes.  All
+	 * such writes led before the seal, so they are all queued ahead of an
+	 * empty write made now. */
+	r = lsm_db_write_barrier(db);
+	if (r == 0)
+		r = lsm_batch_new(&g.batch);
 	if (r == 0)
 		r = vlog_scan(db->vlog, victim, gc_record, &g, &res);
 	if (r == 0)

@@ -360,6 +360,9 @@ int lsm_db_get_raw(struct lsm_db *db, const lsm_snapshot *snap, bool fill_cache,
 /* Commits a GC batch: only records whose key still holds the old pointer
  * (olds[i], encoded) are applied, atomically with the check. */
 int lsm_db_write_gc(struct lsm_db *db, lsm_batch *batch, lsm_slice *olds);
+/* Returns once every write queued before the call has been applied to the
+ * memtable (or has failed); writes nothing.  The error of a failed store. */
+int lsm_db_write_barrier(struct lsm_db *db);
 /* Builds out from in's records whose keys still point at olds[i]. */
 int lsm_gc_filter(struct lsm_db *db, const lsm_batch *in, const lsm_slice *olds, lsm_batch *out);
 

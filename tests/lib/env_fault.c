@@ -53,6 +53,8 @@ struct fault_env {
 	uint64_t cut_left;          /* syncs until the power cut; 0 = none */
 	bool down;
 	struct track *tracks;
+	void (*write_hook)(void *arg, const char *path);
+	void *write_hook_arg;
 };
 
 static const char *const op_names[FAULT_OP_COUNT] = {
@@ -256,6 +258,15 @@ static int fault_pwrite(void *ctx, lsm_file *f, const void *buf, size_t n, uint6
 	size_t keep = n;
 	int r, fail = 0;
 
+	pthread_mutex_lock(&fe->mu);
+	void (*hook)(void *, const char *) = fe->write_hook;
+	void *hook_arg = fe->write_hook_arg;
+	char *path = hook && f->t ? strdup(f->t->path) : NULL;
+	pthread_mutex_unlock(&fe->mu);
+	if (path) {
+		hook(hook_arg, path);
+		free(path);
+	}
 	pthread_mutex_lock(&fe->mu);
 	r = gate(fe, FAULT_WRITE, "pwrite");
 	if (r < 0) {
@@ -572,6 +583,16 @@ uint64_t env_fault_count(lsm_env *env, enum env_fault_op op)
 	}
 	pthread_mutex_unlock(&fe->mu);
 	return n;
+}
+
+void env_fault_set_write_hook(lsm_env *env, void (*hook)(void *arg, const char *path), void *arg)
+{
+	struct fault_env *fe = (struct fault_env *)env;
+
+	pthread_mutex_lock(&fe->mu);
+	fe->write_hook = hook;
+	fe->write_hook_arg = arg;
+	pthread_mutex_unlock(&fe->mu);
 }
 
 void env_fault_reset_counts(lsm_env *env)

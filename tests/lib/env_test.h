@@ -47,6 +47,10 @@ void env_fault_disk_full_after(lsm_env *env, uint64_t bytes);
 /* The nth sync (file or directory, from this call) completes, then the
  * power fails: every later operation returns -EIO until env_fault_crash. */
 void env_fault_power_cut_after_sync(lsm_env *env, uint64_t n);
+/* hook(arg, path) runs before every write to a file opened for writing,
+ * outside the env's lock, in the writing thread: a test can stall a write
+ * at a chosen point (NULL removes it). */
+void env_fault_set_write_hook(lsm_env *env, void (*hook)(void *arg, const char *path), void *arg);
 /* Operations of kind op since creation or the last reset_counts. */
 uint64_t env_fault_count(lsm_env *env, enum env_fault_op op);
 void env_fault_reset_counts(lsm_env *env);

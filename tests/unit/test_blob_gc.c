@@ -1,8 +1,9 @@
 /*
  * test_blob_gc.c - value-log garbage collection: space stays bounded under
  * overwrites with no call from the application, snapshots and iterators
- * keep what they can read, writers racing a GC pass win, and power cuts
- * during a pass lose nothing.
+ * keep what they can read, writers racing a GC pass win, power cuts
+ * during a pass lose nothing, and a pass waits for a write whose value is
+ * in the segment it collects but not yet in the memtable.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -256,6 +257,138 @@ static void test_gc_power_cuts(void **state)
 	assert_true(cuts > 0);
 }
 
+/* A write stalled between its value-log append and its memtable insert (in
+ * its WAL write, by a hook of the fault env) while lsm_gc seals and collects
+ * the segment holding its value.  The pass must wait for the write: judged
+ * by its key's newest pointer before the write lands, the value is garbage,
+ * and the segment would be removed under a pointer about to be published. */
+struct stall {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t writer;
+	bool armed, entered;
+};
+
+static void stall_hook(void *arg, const char *path)
+{
+	struct stall *s = arg;
+	size_t n = strlen(path);
+
+	if (n < 4 || strcmp(path + n - 4, ".wal") != 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	bool mine = s->armed && pthread_equal(s->writer, pthread_self());
+	if (mine) {
+		s->armed = false;
+		s->entered = true;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (mine)
+		usleep(300 * 1000);     /* long enough for the pass to run ahead */
+}
+
+struct late_write {
+	lsm_db *db;
+	struct stall *stall;
+	int r;
+};
+
+static void *late_writer(void *arg)
+{
+	struct late_write *w = arg;
+	char v[VSIZE];
+
+	pthread_mutex_lock(&w->stall->mu);
+	w->stall->writer = pthread_self();
+	w->stall->armed = true;
+	pthread_mutex_unlock(&w->stall->mu);
+	make_value(v, 999, 1);
+	w->r = lsm_put(w->db, NULL, "late", 4, v, VSIZE);
+	return NULL;
+}
+
+static void check_late(lsm_db *db)
+{
+	char want[VSIZE];
+	void *v;
+	size_t vl;
+	int r = lsm_get(db, NULL, "late", 4, &v, &vl);
+
+	if (r != 0)
+		fail_msg("get late: %d (%s)", r, lsm_last_error());
+	make_value(want, 999, 1);
+	assert_int_equal(vl, VSIZE);
+	assert_memory_equal(v, want, VSIZE);
+	free(v);
+}
+
+static void test_gc_write_in_flight(void **state)
+{
+	(void)state;
+	lsm_env *mem = env_mem_new(), *fe = env_fault_new(mem);
+	struct stall st = { .armed = false };
+	struct late_write w = { .stall = &st };
+	pthread_t t;
+	lsm_options o;
+	char k[16], v[VSIZE];
+
+	pthread_mutex_init(&st.mu, NULL);
+	pthread_cond_init(&st.cv, NULL);
+	small_options(&o);
+	o.env = fe;
+	/* One segment holds everything: the active one, with garbage (round 1,
+	 * counted by the flush), which lsm_gc seals and collects. */
+	o.vlog_segment_size = 4 << 20;
+	assert_int_equal(lsm_open("/db", &o, &w.db), 0);
+	put_round(w.db, 1);
+	put_round(w.db, 2);
+	for (int i = NKEYS - 4; i < NKEYS; i++) {
+		key_of(k, i);
+		make_value(v, i, 3);
+		assert_int_equal(lsm_put(w.db, NULL, k, strlen(k), v, VSIZE), 0);
+	}
+	assert_int_equal(lsm_flush(w.db), 0);
+	lsm_stats before;
+	assert_int_equal(lsm_get_stats(w.db, &before), 0);
+	assert_int_equal(before.vlog_segments, 1);
+	assert_true(before.vlog_garbage_bytes > 0);
+
+	env_fault_set_write_hook(fe, stall_hook, &st);
+	assert_int_equal(pthread_create(&t, NULL, late_writer, &w), 0);
+	pthread_mutex_lock(&st.mu);
+	while (!st.entered)
+		pthread_cond_wait(&st.cv, &st.mu);
+	pthread_mutex_unlock(&st.mu);
+	/* The late value is in the active segment; its WAL record is not yet
+	 * written.  Seal, collect, flush and remove what is unreachable. */
+	assert_true(lsm_gc(w.db) > 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.r, 0);
+	env_fault_set_write_hook(fe, NULL, NULL);
+	assert_true(lsm_gc(w.db) >= 0);
+	check_late(w.db);
+
+	assert_int_equal(lsm_close(w.db), 0);
+	assert_int_equal(lsm_open("/db", &o, &w.db), 0);
+	check_late(w.db);
+	for (int i = 0; i < NKEYS; i++) {
+		void *got;
+		size_t gl;
+		key_of(k, i);
+		make_value(v, i, i >= NKEYS - 4 ? 3 : 2);
+		assert_int_equal(lsm_get(w.db, NULL, k, strlen(k), &got, &gl), 0);
+		assert_int_equal(gl, VSIZE);
+		assert_memory_equal(got, v, VSIZE);
+		free(got);
+	}
+	assert_int_equal(lsm_close(w.db), 0);
+	env_fault_free(fe);
+	env_mem_free(mem);
+	pthread_mutex_destroy(&st.mu);
+	pthread_cond_destroy(&st.cv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_gc_snapshot_and_iterator),
 		cmocka_unit_test(test_gc_concurrent_writers),
 		cmocka_unit_test(test_gc_power_cuts),
+		cmocka_unit_test(test_gc_write_in_flight),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
