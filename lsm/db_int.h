@@ -291,6 +291,8 @@ struct lsm_db {
 	_Atomic uint64_t st_level_read[LSM_MAX_LEVELS], st_level_written[LSM_MAX_LEVELS];
 	_Atomic uint64_t st_seek_compactions;
 	_Atomic uint64_t iter_seed;     /* read sampling: a new seed per iterator */
+	/* What the last open's WAL replay left out (set once, at open). */
+	uint64_t rec_torn_bytes, rec_skipped, rec_cut_wal, rec_cut_offset;
 	_Atomic uint64_t st_stall_micros, st_wal_syncs, st_vlog_bytes;
 };
 

@@ -130,8 +130,10 @@ static int replay_wal(struct replay *rp, uint64_t number)
 		 * same key and sequence into the memtable (whose skiplist cannot
 		 * hold both) or let an older write shadow a newer one. */
 		if (seq < rp->next_seq) {
-			if (db->opt.skip_corrupt_wal)
+			if (db->opt.skip_corrupt_wal) {
+				db->rec_skipped++;
 				continue;
+			}
 			r = lsm_errf(-EUCLEAN, "%s: record at offset %llu: sequence %llu does not follow the "
 			             "last one replayed (%llu): a batch logged twice or out of order", path, off,
 			             (unsigned long long)seq, (unsigned long long)(rp->next_seq - 1));
@@ -145,7 +147,8 @@ static int replay_wal(struct replay *rp, uint64_t number)
 				break;
 			if (r == 0) {
 				rp->cut = true;
-				r = 0;
+				db->rec_cut_wal = number;
+				db->rec_cut_offset = off;
 				break;
 			}
 		}
@@ -161,6 +164,8 @@ static int replay_wal(struct replay *rp, uint64_t number)
 		if (lsm_memtable_usage(rp->mem) >= db->opt.write_buffer_size && (r = replay_flush(rp)) < 0)
 			break;
 	}
+	db->rec_torn_bytes += lsm_log_reader_tail_dropped(rd);
+	db->rec_skipped += lsm_log_reader_skipped(rd);
 	lsm_log_reader_close(rd);
 	return r < 0 ? r : 0;
 }

@@ -231,6 +231,15 @@ typedef struct lsm_stats {
 	uint64_t gc_bytes_rewritten;
 	uint64_t gc_segments_removed;
 	double space_amplification;     /* bytes on disk (tables + value log) / live bytes */
+	/* What the WAL replay at open left out: a torn tail (what a crash in
+	 * the middle of an append leaves), damaged records skipped (only with
+	 * skip_corrupt_wal), and where replay stopped because a group's values
+	 * were missing from the value log (never synced, so neither was any
+	 * later group): the WAL's number and the record's offset, 0 if not. */
+	uint64_t recovery_torn_bytes;
+	uint64_t recovery_skipped_records;
+	uint64_t recovery_cut_wal;
+	uint64_t recovery_cut_offset;
 } lsm_stats;
 int lsm_get_stats(lsm_db *db, lsm_stats *ret_stats);
 

@@ -43,6 +43,10 @@ int lsm_get_stats(lsm_db *db, lsm_stats *s)
 	s->gc_passes = atomic_load(&db->st_gc_passes);
 	s->gc_bytes_rewritten = atomic_load(&db->st_gc_rewritten);
 	s->gc_segments_removed = atomic_load(&db->st_gc_removed);
+	s->recovery_torn_bytes = db->rec_torn_bytes;
+	s->recovery_skipped_records = db->rec_skipped;
+	s->recovery_cut_wal = db->rec_cut_wal;
+	s->recovery_cut_offset = db->rec_cut_offset;
 	if (s->user_bytes_written)
 		s->write_amplification = (double)(s->wal_bytes_written + s->vlog_bytes_written + s->gc_bytes_rewritten +
 		                                  s->flush_bytes_written + s->compaction_bytes_written) /
@@ -153,6 +157,12 @@ static void stats_text(lsm_db *db, strbuf *b)
 	          (unsigned long long)s.gc_passes, (unsigned long long)s.gc_bytes_rewritten,
 	          (unsigned long long)s.gc_segments_removed);
 	sb_printf(b, "space amplification     %.2f\n", s.space_amplification);
+	sb_printf(b, "recovery                %llu bytes of torn WAL tail dropped, %llu damaged records skipped",
+	          (unsigned long long)s.recovery_torn_bytes, (unsigned long long)s.recovery_skipped_records);
+	if (s.recovery_cut_wal)
+		sb_printf(b, "; stopped at WAL %06llu offset %llu (its values never reached the value log)",
+		          (unsigned long long)s.recovery_cut_wal, (unsigned long long)s.recovery_cut_offset);
+	sb_printf(b, "\n");
 }
 
 static void sstables_text(lsm_db *db, strbuf *b)
