@@ -226,7 +226,13 @@ size_t fuzz_log_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int
 	}
 	/* Everything but the picked payload must still fit. */
 	size_t rest = tail + (size - tail) + (pick == n ? FUZZ_LOG_REC_HEADER : 0) - plen;
-	cap = max_size > rest ? max_size - rest : 0;
+	if (rest > max_size) {
+		/* No room for a new record's header: mutate the raw bytes. */
+		free(out);
+		free(payload);
+		return LLVMFuzzerMutate(data, size, max_size);
+	}
+	cap = max_size - rest;
 	if (plen > cap)
 		plen = cap;
 	if (mode == 13 && pick < n) {
