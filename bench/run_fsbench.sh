@@ -8,6 +8,8 @@
 #       bench/run_fsbench.sh              # smaller, quicker
 #   FSBENCH_TARGETS="bindfs lsmfs" FSBENCH_WORKLOADS="create stat unlink" \
 #       bench/run_fsbench.sh              # a subset
+#   LSMFS_BASELINE=/tmp/old-build FSBENCH_RUNS=3 bench/run_fsbench.sh
+#                                         # before/after: an older build too
 #
 # It runs the harness (../shared/bench/fsbench.sh, or $FSBENCH) once per
 # target in $FSBENCH_TARGETS (default "ext4 bindfs fuse2fs lsmfs"), in that
@@ -26,6 +28,11 @@
 # untarred), FSBENCH_WORKLOADS (all).  lsmfs comes from $LSMFS_BUILD: by
 # default build/, set up (or reconfigured) as a release build and built here;
 # a build directory named in LSMFS_BUILD is built as it is configured.
+# LSMFS_BASELINE names the build directory of another lsmfs (an older
+# commit, built by you): it runs as target "lsmfs-base" next to lsmfs in
+# every round (the two in turns first, so neither always follows the same
+# target), and the table adds the ratios lsmfs-base/bindfs,
+# lsmfs-base/fuse2fs and lsmfs/lsmfs-base.
 #
 # Needs root (mounts; cp -a and tar set owners).  It installs what is
 # missing (fio bindfs fuse2fs e2fsprogs sqlite3 gcc) through scripts/deps.sh.
@@ -40,6 +47,7 @@ workdir=${FSBENCH_WORKDIR:-$root/build/fsbench-work}
 out=${FSBENCH_OUT:-$root/build/fsbench-results/$(date +%Y%m%d-%H%M%S)}
 own_build=${LSMFS_BUILD:+no}
 export LSMFS_BUILD=${LSMFS_BUILD:-$root/build}
+baseline=${LSMFS_BASELINE:-}
 
 die() { echo "run_fsbench.sh: $*" >&2; exit 1; }
 [ -f "$fsbench" ] || die "no fsbench.sh at $fsbench (set FSBENCH)"
@@ -52,6 +60,19 @@ for t in $targets; do
 	*) die "unknown target '$t' in FSBENCH_TARGETS (ext4, ext4img, bindfs, fuse2fs, lsmfs)" ;;
 	esac
 done
+
+if [ -n "$baseline" ]; then
+	case " $targets " in
+	*" lsmfs "*) ;;
+	*) die "LSMFS_BASELINE needs lsmfs in FSBENCH_TARGETS" ;;
+	esac
+	baseline=$(realpath "$baseline")
+	for b in lsmfs mkfs.lsmfs; do
+		found=
+		for f in "$baseline/$b" "$baseline"/*/"$b"; do [ -x "$f" ] && found=1; done
+		[ -n "$found" ] || die "LSMFS_BASELINE: no $b in $baseline or a folder below it (build it first)"
+	done
+fi
 
 mkdir -p "$workdir"
 # On tmpfs the benchmark would measure memory, and fsync would cost nothing.
@@ -78,15 +99,31 @@ case " $targets " in
 	;;
 esac
 
+# run_baseline LOG: the harness's lsmfs target on the baseline build, its
+# result lines renamed to lsmfs-base.
+run_baseline() {
+	echo "==== run $run/$runs: lsmfs-base ($baseline) -> $1"
+	LSMFS_BUILD=$baseline bash "$fsbench" lsmfs "$workdir" |
+		sed -E 's/^([^#][^ ]*) lsmfs /\1 lsmfs-base /' | tee "$1" ||
+		echo "run_fsbench.sh: lsmfs-base ended with status $?" >&2
+	results+=("$1")
+}
+
 results=()
 for run in $(seq 1 "$runs"); do
 	for t in $targets; do
+		if [ "$t" = lsmfs ] && [ -n "$baseline" ] && [ $((run % 2)) -eq 0 ]; then
+			run_baseline "$out/lsmfs-base-run$run.txt"
+		fi
 		log=$out/$t-run$run.txt
 		echo "==== run $run/$runs: $t -> $log"
 		# A failed workload prints a FAIL line and the harness goes on; a
 		# failed mount ends that target only.
 		bash "$fsbench" "$t" "$workdir" | tee "$log" || echo "run_fsbench.sh: $t ended with status $?" >&2
 		results+=("$log")
+		if [ "$t" = lsmfs ] && [ -n "$baseline" ] && [ $((run % 2)) -eq 1 ]; then
+			run_baseline "$out/lsmfs-base-run$run.txt"
+		fi
 	done
 done
 
@@ -97,6 +134,12 @@ case " $targets " in
 	for t in $targets; do
 		[ -n "${FSBENCH_RATIOS:-}" ] || [ "$t" = lsmfs ] || ratios="$ratios lsmfs/$t"
 	done
+	if [ -n "$baseline" ] && [ -z "${FSBENCH_RATIOS:-}" ]; then
+		for t in $targets; do
+			case $t in bindfs | fuse2fs) ratios="$ratios lsmfs-base/$t" ;; esac
+		done
+		ratios="$ratios lsmfs/lsmfs-base"
+	fi
 	;;
 esac
 FSBENCH_RATIOS=$ratios bash "$table" "${results[@]}" >"$out/report.md"

@@ -16,7 +16,11 @@
 #include "fs.h"
 
 #define LSMFS_COMMIT_DEFAULT   5       /* seconds between periodic syncs, as ext4's commit= */
-#define LSMFS_TIMEOUT_DEFAULT  10.0    /* seconds the kernel may cache entries and attributes */
+/* Seconds the kernel may cache entries and attributes: a day, as libfuse's
+ * passthrough_ll does with cache=always, since every change passes through
+ * the kernel (ops.c).  With 10 s, a name last looked up longer ago cost a
+ * LOOKUP round trip before an unlink or an open. */
+#define LSMFS_TIMEOUT_DEFAULT  86400.0
 #define LSMFS_MAX_WRITE        (1u << 20)
 
 /* The command line, parsed.  Strings are malloc'd (lsmfs_config_done frees). */
@@ -39,6 +43,7 @@ struct lsmfs_config {
 	double entry_timeout;      /* -o entry_timeout=SECONDS */
 	double attr_timeout;       /* -o attr_timeout=SECONDS */
 	double negative_timeout;   /* -o negative_timeout=SECONDS (0: do not cache misses) */
+	int kernel_permissions;    /* default_permissions is on (see opts.c) */
 	struct fuse_conn_info_opts *conn_opts; /* libfuse's -o max_write=, readdirplus= ... */
 };
 

@@ -82,6 +82,7 @@ extern "C" {
 #define FS_BLOCK_SIZE_DEFAULT 4096u
 #define FS_INLINE_MAX_DEFAULT 512u      /* file data kept in the inode record up to this size */
 #define FS_INLINE_MAX_LIMIT 4096u       /* the most mkfs allows (and at most block_size / 2) */
+#define FS_WAL_INLINE_DEFAULT (64u << 10) /* fs_mount_options.wal_inline_max */
 
 struct fs;       /* a mounted filesystem; opaque */
 struct fs_file;  /* an open file handle; opaque */
@@ -116,6 +117,12 @@ struct fs_mount_options {
 	                              instead).  Default: 0 */
 	int atime;                 /* when reads update atime: FS_ATIME_*.  Default:
 	                              FS_ATIME_RELATIME */
+	size_t wal_inline_max;     /* a change of at most this many bytes (a write of a few
+	                              blocks) keeps its blocks in the engine's log, and they
+	                              reach the value log when the engine flushes: one log
+	                              append, and one sync for an fsync, per small write
+	                              (lsm_options.wal_inline_max).  0: blocks go to the value
+	                              log as written.  Default: FS_WAL_INLINE_DEFAULT */
 };
 
 #define FS_ATIME_RELATIME 0        /* as Linux's default: when atime <= mtime or ctime,

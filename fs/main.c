@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -341,6 +342,11 @@ int main(int argc, char *argv[])
 	struct lsmfs_config cfg;
 	int status = 1, status_fd = -1, r;
 
+	/* glibc gives each thread that allocates its own arena (up to eight
+	 * per CPU), and memory freed in one stays there: with a worker pool
+	 * and the engine's threads that grows the daemon by megabytes that no
+	 * cache accounts for.  Two arenas serve the few threads well. */
+	mallopt(M_ARENA_MAX, 2);
 	if (lsmfs_parse_args(&args, &cfg) < 0)
 		goto out;
 	if (cfg.show_help) {

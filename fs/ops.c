@@ -630,14 +630,22 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned int want = FUSE_CAP_ASYNC_READ | FUSE_CAP_ATOMIC_O_TRUNC |
 	                    FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
 	                    FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_CACHE_SYMLINKS |
-	                    FUSE_CAP_ASYNC_DIO | FUSE_CAP_AUTO_INVAL_DATA;
+	                    FUSE_CAP_ASYNC_DIO;
 
 	/* Data comes from and goes to the engine in memory, never from a
 	 * file descriptor, so splicing /dev/fuse would only add a pipe to
 	 * every request.  Set-id clearing on write is left to the kernel,
-	 * which also covers write-back cached writes that carry no caller. */
+	 * which also covers write-back cached writes that carry no caller.
+	 * Automatic invalidation of file pages (which libfuse asks for by
+	 * default) is for filesystems whose files change behind the kernel's
+	 * back: it makes the kernel drop a file's whole page cache whenever it
+	 * sees a new mtime, so after every write here.  Every change to lsmfs
+	 * passes through the kernel, which keeps its pages right (and drops
+	 * them itself around copy_file_range and hole punching); -o
+	 * auto_inval_data still turns it on. */
 	conn->want &= ~(unsigned int)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
-	                              FUSE_CAP_SPLICE_MOVE | FUSE_CAP_HANDLE_KILLPRIV);
+	                              FUSE_CAP_SPLICE_MOVE | FUSE_CAP_HANDLE_KILLPRIV |
+	                              FUSE_CAP_AUTO_INVAL_DATA);
 	if (cfg->writeback_cache)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	else

@@ -24,6 +24,7 @@ void fs_mount_options_init(struct fs_mount_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));
 	opt->inode_cache_max = 65536;
+	opt->wal_inline_max = FS_WAL_INLINE_DEFAULT;
 }
 
 void fs_mkfs_options_init(struct fs_mkfs_options *opt)
@@ -333,6 +334,14 @@ int fs_open_store(const char *dir, const struct fs_mount_options *opt, struct fs
 		lo.block_cache_size = opt->cache_size;
 	if (opt->write_buffer_size)
 		lo.write_buffer_size = opt->write_buffer_size;
+	/* A block is as large as the engine's value threshold, so each one
+	 * written would go to the value log, and an fsync after a small write
+	 * would cost a sync of the value log and one of the WAL.  Small
+	 * changes (a program's log record, a database page, a small file) are
+	 * logged whole instead, one append and one sync, and their blocks
+	 * reach the value log when the memtable is flushed; larger ones (a
+	 * sequential writer's 1 MiB requests) are not written twice. */
+	lo.wal_inline_max = opt->wal_inline_max;
 	r = lsm_open(dir, &lo, &fs->db);
 	if (r < 0) {
 		r = explain_open_error(dir, r);

@@ -178,7 +178,11 @@ static uint64_t gc_pick(lsm_db *db, const struct vlog_segment_info *segs, size_t
 		bool pending = false;
 		for (int k = 0; k < db->ngc_pending; k++)
 			pending |= db->gc_pending[k].segment == segs[i].segment;
-		if (pending || (segs[i].flags & VLOG_SEGMENT_ACTIVE) || segs[i].size == 0)
+		/* A running flush may be writing values into the segment
+		 * active when it began and newer ones, which only its table,
+		 * not yet installed, will point at (see flush_one). */
+		if (pending || (segs[i].flags & VLOG_SEGMENT_ACTIVE) || segs[i].size == 0 ||
+		    (db->flush_vlog_floor && segs[i].segment >= db->flush_vlog_floor))
 			continue;
 		double ratio = (double)lsm_garbage_get(&db->garbage, segs[i].segment) / (double)segs[i].size;
 		if (ratio > best_ratio && (force || ratio >= GC_RATIO)) {

@@ -146,6 +146,27 @@ static void release_outputs(lsm_db *db, lsm_version_edit *edit)
 		lsm_db_pending_remove(db, edit->added[i].meta->number);
 }
 
+/* Adds a large value that the WAL kept inline (see wal_inline_max, and
+ * replay of a WAL written with it) as a pointer: the value goes to the value
+ * log, and the entry keeps ikey's sequence with the pointer type.  kb is
+ * scratch for the rewritten key. */
+static int out_add_separated(table_out *o, keybuf *kb, lsm_slice ikey, lsm_slice value)
+{
+	lsm_db *db = o->db;
+	lsm_slice ukey = lsm_ikey_user(ikey);
+	uint8_t enc[VLOG_PTR_MAX_ENCODED];
+	struct vlog_ptr ptr;
+	int r = vlog_append(db->vlog, ukey.data, ukey.len, value.data, value.len, &ptr);
+
+	if (r < 0)
+		return r;
+	atomic_fetch_add(&db->st_vlog_bytes, ptr.length);
+	if ((r = keybuf_set(kb, ikey)) < 0)
+		return r;
+	put_fixed64(kb->p + ukey.len, lsm_pack_trailer(lsm_ikey_seq(ikey), LSM_TYPE_VPTR));
+	return out_add(o, keybuf_slice(kb), lsm_slice_make(enc, vlog_ptr_encode(&ptr, enc)));
+}
+
 int lsm_build_level0(lsm_db *db, lsm_memtable *mem, lsm_version_edit *edit, int level)
 {
 	table_out o = { .db = db };
@@ -167,9 +188,9 @@ int lsm_build_level0(lsm_db *db, lsm_memtable *mem, lsm_version_edit *edit, int 
 	pthread_mutex_lock(&db->mu);
 	uint64_t smallest_snapshot = lsm_db_oldest_snapshot(db);
 	pthread_mutex_unlock(&db->mu);
-	keybuf cur = { 0 };
+	keybuf cur = { 0 }, sep = { 0 };
 	bool has_cur = false;
-	uint64_t last_seq_for_key = UINT64_MAX;
+	uint64_t last_seq_for_key = UINT64_MAX, separated = 0;
 	r = out_open(&o);
 	for (; r == 0 && iiter_valid(it); iiter_next(it)) {
 		lsm_slice ikey = iiter_key(it), ukey = lsm_ikey_user(ikey);
@@ -182,7 +203,14 @@ int lsm_build_level0(lsm_db *db, lsm_memtable *mem, lsm_version_edit *edit, int 
 		bool drop = last_seq_for_key <= smallest_snapshot;
 		last_seq_for_key = lsm_ikey_seq(ikey);
 		if (!drop) {
-			r = out_add(&o, ikey, iiter_value(it));
+			lsm_slice v = iiter_value(it);
+			if (lsm_ikey_type(ikey) == LSM_TYPE_VALUE && db->vlog && db->opt.value_threshold &&
+			    v.len >= db->opt.value_threshold) {
+				r = out_add_separated(&o, &sep, ikey, v);
+				separated++;
+			} else {
+				r = out_add(&o, ikey, v);
+			}
 			continue;
 		}
 		if (lsm_ikey_type(ikey) == LSM_TYPE_VPTR) {
@@ -193,9 +221,19 @@ int lsm_build_level0(lsm_db *db, lsm_memtable *mem, lsm_version_edit *edit, int 
 		}
 	}
 	free(cur.p);
+	free(sep.p);
 	if (r == 0)
 		r = iiter_status(it);
 	iiter_destroy(it);
+	if (r == 0 && separated) {
+		/* The WAL that vouched for those values retires once the table
+		 * is installed: they must be durable before it is. */
+		r = vlog_flush(db->vlog);
+		if (r == 0) {
+			atomic_fetch_add(&db->vlog_gen, 1);
+			r = lsm_blob_sync(db);
+		}
+	}
 	if (r == 0)
 		r = out_finish(&o, edit, level, &bytes);
 	if (r < 0) {

@@ -17,6 +17,8 @@
  */
 #include "db_int.h"
 
+#include "../vlog/vlog.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,7 @@ void lsm_options_init(lsm_options *opt)
 	opt->l0_stop_trigger = 12;
 	opt->background_threads = 2;
 	opt->value_threshold = 4096;
+	opt->wal_inline_max = 0;
 	opt->vlog_segment_size = 64u << 20;
 }
 
@@ -401,6 +404,16 @@ static void flush_one(lsm_db *db)
 	db->flush_running = true;
 	pthread_mutex_unlock(&db->mu);
 	lsm_edit_init(&edit);
+	if (db->vlog) {
+		/* The table may point at values the flush itself writes to the
+		 * value log (those the WAL kept inline): until it is installed,
+		 * GC would judge them garbage, so it leaves alone the segment
+		 * active now and every newer one (all of them if none is). */
+		uint64_t active = vlog_active_segment(db->vlog);
+		pthread_mutex_lock(&db->mu);
+		db->flush_vlog_floor = active ? active : 1;
+		pthread_mutex_unlock(&db->mu);
+	}
 	r = lsm_build_level0(db, imm.mem, &edit, 0);
 	/* The table may hold pointers whose values only the WAL's replay
 	 * would otherwise vouch for: make them durable before the WAL retires. */
@@ -426,6 +439,7 @@ static void flush_one(lsm_db *db)
 			for (int l = 0; l <= 3; l++)
 				db->busy_levels[l] = false;
 	}
+	db->flush_vlog_floor = 0;
 	/* On failure the table stays on disk: the manifest record naming it may
 	 * have been written; the next open's sweep decides. */
 	for (int i = 0; i < edit.nadded; i++)
@@ -670,7 +684,10 @@ static int write_internal(lsm_db *db, const lsm_write_options *wo, lsm_batch *ba
 			/* As the only writer, the check and the write are atomic. */
 			rec = db->blob_batch;
 			r = lsm_gc_filter(db, group, w.gc_olds, rec);
-		} else if (db->vlog && db->opt.value_threshold && group->max_vlen >= db->opt.value_threshold) {
+		} else if (db->vlog && db->opt.value_threshold && group->max_vlen >= db->opt.value_threshold &&
+		           group->len > db->opt.wal_inline_max) {
+			/* (A smaller group keeps its values in the WAL: the flush
+			 * moves them to the value log.) */
 			rec = db->blob_batch;
 			r = lsm_blob_separate(db, group, rec);
 		}

@@ -183,7 +183,9 @@ lsm_compaction *lsm_compaction_pick(struct lsm_db *db);
  * into level + 1, or NULL if there are none.  REQUIRES: mu held. */
 lsm_compaction *lsm_compaction_manual(struct lsm_db *db, int level, const lsm_slice *begin, const lsm_slice *end);
 /* Writes mem to a new table and adds it to edit at level (nothing for an
- * empty memtable).  Called without mu. */
+ * empty memtable).  Values of value_threshold bytes or more that the WAL
+ * kept inline (wal_inline_max) go to the value log, synced before the
+ * table is finished, and the table points at them.  Called without mu. */
 int lsm_build_level0(struct lsm_db *db, lsm_memtable *mem, lsm_version_edit *edit, int level);
 /* Runs c: merges, writes outputs, installs the edit.  Called without mu;
  * takes it to install.  Frees c. */
@@ -284,6 +286,8 @@ struct lsm_db {
 	lsm_batch *blob_batch;      /* write leader's scratch for separated groups */
 	_Atomic uint64_t vlog_gen, vlog_synced_gen;  /* groups appended / covered by a vlog sync */
 	_Atomic uint64_t mem_vlog_bytes;    /* value-log bytes the current memtable points at */
+	uint64_t flush_vlog_floor;  /* while a flush runs: GC picks no segment numbered this or
+	                               higher (0: none running); mu */
 
 	/* statistics, atomics so readers need no lock */
 	_Atomic uint64_t st_user_bytes, st_wal_bytes, st_flush_bytes, st_flushes;

@@ -79,6 +79,13 @@ typedef struct lsm_options {
 	size_t value_threshold;      /* values of at least this many bytes are stored in the value
 	                                log and only a pointer in the tree (WiscKey), so compaction
 	                                never rewrites them; 0 = never.  Default: 4096 */
+	size_t wal_inline_max;       /* a write batch of at most this many bytes keeps its large
+	                                values inline in the WAL and the memtable, and they move to
+	                                the value log when the memtable is flushed: one log append
+	                                per small write, and one fsync (the WAL's) for lsm_sync
+	                                after it, at the price of writing such values twice.
+	                                Larger batches have theirs separated as they are written.
+	                                0 = always as written.  Default: 0 */
 	uint64_t vlog_segment_size;  /* value-log segment files roll over at this size.
 	                                Default: 64 MiB */
 	int mmap_reads;              /* read SSTables through read-only mappings: no system
@@ -226,7 +233,8 @@ typedef struct lsm_stats {
 	uint64_t vlog_bytes;            /* value-log segment bytes on disk */
 	uint64_t vlog_garbage_bytes;    /* of those, records no live pointer names (as counted) */
 	uint64_t vlog_segments;
-	uint64_t vlog_bytes_written;    /* value records appended by writes */
+	uint64_t vlog_bytes_written;    /* value records appended by writes (and by flushes, for
+	                                   values the WAL kept: wal_inline_max) */
 	uint64_t gc_passes;
 	uint64_t gc_bytes_rewritten;
 	uint64_t gc_segments_removed;

@@ -1,7 +1,7 @@
 /*
  * fsck_tool.c - builds and damages stores for the fsck tests (tests/fsck/
  * f_<name>/setup.sh).  Files are made through the filesystem core, so the
- * store is exactly what lsmfs makes; damage to keys goes through the
+ * store is what lsmfs makes (but see mount_store); damage to keys goes through the
  * engine's public API (the store stays a valid engine store with a broken
  * filesystem in it); damage to bytes of files is done by the scripts.
  *
@@ -52,10 +52,20 @@ static int die(const char *what, int r)
 	exit(1);
 }
 
+/* The cases' damage is placed by kind of file: by default blocks go to the
+ * value log as written, so that a WAL that was never flushed points into
+ * the value log (f_vlog_flip_wal, f_vlog_truncate).  FSCK_TOOL_WAL_INLINE=1
+ * keeps small writes' blocks in the WAL, as the daemon does. */
 static struct fs *mount_store(const char *dir)
 {
+	struct fs_mount_options mo;
 	struct fs *fs;
-	int r = fs_open_store(dir, NULL, &fs);
+	int r;
+
+	fs_mount_options_init(&mo);
+	if (!getenv("FSCK_TOOL_WAL_INLINE"))
+		mo.wal_inline_max = 0;
+	r = fs_open_store(dir, &mo, &fs);
 
 	if (r < 0)
 		die("mount", r);

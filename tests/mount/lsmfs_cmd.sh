@@ -63,6 +63,11 @@ DAEMON_PID=$!
 wait_for_mount
 echo hello >"$MNT/hello"
 grep -q "^$STORE $MNT fuse.lsmfs " /proc/mounts || fail "fsname/type in /proc/mounts: $(grep "$MNT" /proc/mounts)"
+# Only root can use root's mount without allow_other: the kernel's own
+# permission check is left out (fs/opts.c, want_kernel_permissions).
+if [ "$(id -u)" -eq 0 ] && grep "^$STORE $MNT " /proc/mounts | grep -q default_permissions; then
+	fail "default_permissions on a mount only root can use"
+fi
 # A second daemon on the same store is refused, and says why.
 mkdir "$TMP/mnt2"
 expect_fail 'in use' "$LSMFS" -f "$STORE" "$TMP/mnt2"
@@ -98,6 +103,8 @@ wait_store_free
 printf '%s#%s %s fuse defaults,noatime,commit=2,allow_other 0 0\n' "$LSMFS" "$STORE" "$MNT" >"$TMP/fstab"
 mount -T "$TMP/fstab" "$MNT" || fail "mount from an fstab line"
 grep "^$STORE $MNT fuse.lsmfs " /proc/mounts >/dev/null || fail "fstab mount not in /proc/mounts"
+grep "^$STORE $MNT " /proc/mounts | grep -q default_permissions ||
+	fail "allow_other without default_permissions"
 as_nobody cat "$MNT/bg" >/dev/null || fail "allow_other from fstab"
 umount "$MNT"
 wait_store_free

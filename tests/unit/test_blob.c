@@ -3,7 +3,9 @@
  * to the value log and come back through gets, iterators and snapshots,
  * across flush, compaction and reopen; keys-only iteration never reads the
  * log; damage in the log is reported naming the segment; and after power
- * cuts no key ever shows a value that did not survive.
+ * cuts no key ever shows a value that did not survive.  Likewise with
+ * wal_inline_max, where small writes keep their values in the WAL until
+ * the flush moves them.
  */
 #include <dirent.h>
 #include <stdbool.h>
@@ -76,9 +78,10 @@ static int count_vlog(const char *dir)
 	return n;
 }
 
-static void test_blob_round_trip(void **state)
+/* Puts, snapshots, flush, compaction, iteration and reopen; with
+ * wal_inline_max the values start in the WAL and the flushes move them. */
+static void round_trip(size_t wal_inline_max)
 {
-	(void)state;
 	char *dir = test_tmpdir("blob");
 	lsm_options o;
 	lsm_db *db;
@@ -86,6 +89,7 @@ static void test_blob_round_trip(void **state)
 	lsm_read_options ro = { .fill_cache = 1 };
 
 	lsm_options_init(&o);
+	o.wal_inline_max = wal_inline_max;
 	o.write_buffer_size = 256 << 10;
 	o.target_file_size = 64 << 10;
 	o.max_bytes_for_level_base = 256 << 10;
@@ -128,6 +132,82 @@ static void test_blob_round_trip(void **state)
 	assert_int_equal(lsm_open(dir, &o, &db), 0);
 	for (int i = 0; i < 600; i++)
 		check_value(db, NULL, i, i < 300 ? 2 : 1);
+	assert_int_equal(lsm_close(db), 0);
+	test_rmtree(dir);
+	free(dir);
+}
+
+static void test_blob_round_trip(void **state)
+{
+	(void)state;
+	round_trip(0);
+}
+
+static void test_blob_round_trip_wal_inline(void **state)
+{
+	(void)state;
+	round_trip(64 << 10);
+}
+
+static uint64_t vlog_written(lsm_db *db)
+{
+	lsm_stats st;
+	assert_int_equal(lsm_get_stats(db, &st), 0);
+	return st.vlog_bytes_written;
+}
+
+/* With wal_inline_max, a small write's large value stays in the WAL and
+ * the memtable, a big batch's go to the value log as written, and the
+ * values a WAL kept are moved by the flush, or by the replay of a store
+ * closed before its memtable was flushed. */
+static void test_blob_wal_inline(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir("blob");
+	lsm_options o;
+	lsm_batch *b;
+	lsm_db *db;
+	char k[16], v[9000];
+
+	lsm_options_init(&o);
+	o.wal_inline_max = 64 << 10;
+	assert_int_equal(lsm_open(dir, &o, &db), 0);
+	put_all(db, 30, 1, 1);
+	assert_int_equal(vlog_written(db), 0);
+	for (int i = 0; i < 30; i++)
+		check_value(db, NULL, i, 1);
+	assert_int_equal(lsm_flush(db), 0);
+	uint64_t flushed = vlog_written(db);
+	assert_true(flushed > 20 * BIG);
+	for (int i = 0; i < 30; i++)
+		check_value(db, NULL, i, 1);
+
+	/* 30 values of 5000 bytes and more in one batch: over 64 KiB. */
+	assert_int_equal(lsm_batch_new(&b), 0);
+	for (int i = 0; i < 30; i++) {
+		key_of(k, i);
+		size_t vl = make_value(v, i, 2);
+		assert_int_equal(lsm_batch_put(b, k, strlen(k), v, vl), 0);
+	}
+	assert_int_equal(lsm_write(db, NULL, b), 0);
+	lsm_batch_free(b);
+	assert_true(vlog_written(db) > flushed + 20 * BIG);
+	for (int i = 0; i < 30; i++)
+		check_value(db, NULL, i, 2);
+
+	put_all(db, 10, 3, 0);
+	assert_int_equal(lsm_close(db), 0);     /* round 3 stays in the WAL */
+	assert_int_equal(lsm_open(dir, &o, &db), 0);
+	for (int i = 0; i < 30; i++)
+		check_value(db, NULL, i, i < 10 ? 3 : 2);
+	assert_int_equal(lsm_compact_range(db, NULL, 0, NULL, 0), 0);
+	assert_true(lsm_gc(db) >= 0);
+	assert_int_equal(lsm_close(db), 0);
+	/* And the moved values are the engine's like any other. */
+	o.wal_inline_max = 0;
+	assert_int_equal(lsm_open(dir, &o, &db), 0);
+	for (int i = 0; i < 30; i++)
+		check_value(db, NULL, i, i < 10 ? 3 : 2);
 	assert_int_equal(lsm_close(db), 0);
 	test_rmtree(dir);
 	free(dir);
@@ -264,6 +344,9 @@ static void test_blob_power_cuts(void **state)
 		o.env = fe;
 		o.write_buffer_size = 64 << 10;
 		o.vlog_segment_size = 64 << 10;
+		/* Every other cycle the values start in the WAL (and the flushes
+		 * and the replay move them). */
+		o.wal_inline_max = cyc % 2 ? 64 << 10 : 0;
 		assert_int_equal(lsm_open("/db", &o, &db), 0);
 		env_fault_power_cut_after_sync(fe, 1 + test_rand(&rng) % 40);
 		for (int ver = 1; ver <= 20; ver++) {
@@ -373,6 +456,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_blob_round_trip),
+		cmocka_unit_test(test_blob_round_trip_wal_inline),
+		cmocka_unit_test(test_blob_wal_inline),
 		cmocka_unit_test(test_blob_keys_only),
 		cmocka_unit_test(test_blob_corrupt_record),
 		cmocka_unit_test(test_blob_corrupt_record_in_wal),

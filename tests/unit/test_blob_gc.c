@@ -3,7 +3,8 @@
  * overwrites with no call from the application, snapshots and iterators
  * keep what they can read, writers racing a GC pass win, power cuts
  * during a pass lose nothing, and a pass waits for a write whose value is
- * in the segment it collects but not yet in the memtable.
+ * in the segment it collects but not yet in the memtable, and leaves alone
+ * a segment a running flush is moving values into.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -389,6 +390,146 @@ static void test_gc_write_in_flight(void **state)
 	pthread_cond_destroy(&st.cv);
 }
 
+/* A flush that moves values the WAL kept inline (wal_inline_max) to the
+ * value log, stalled in its table write while lsm_gc seals and collects the
+ * segment holding those values.  Until the table is installed nothing points
+ * at them, so a pass would take them for garbage: GC must leave the segment
+ * to a later pass. */
+struct sst_stall {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool armed, entered;
+};
+
+static void sst_stall_hook(void *arg, const char *path)
+{
+	struct sst_stall *s = arg;
+	size_t n = strlen(path);
+
+	if (n < 4 || strcmp(path + n - 4, ".sst") != 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	bool mine = s->armed;
+	if (mine) {
+		s->armed = false;
+		s->entered = true;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (mine)
+		usleep(300 * 1000);     /* long enough for the pass to run ahead */
+}
+
+struct flusher {
+	lsm_db *db;
+	int r;
+};
+
+static void *flusher_main(void *arg)
+{
+	struct flusher *f = arg;
+
+	f->r = lsm_flush(f->db);
+	return NULL;
+}
+
+static void check_inline_keys(lsm_db *db)
+{
+	char k[16], want[VSIZE];
+	for (int i = 0; i < 4; i++) {
+		void *v;
+		size_t vl;
+		sprintf(k, "late%d", i);
+		make_value(want, 1000 + i, 1);
+		int r = lsm_get(db, NULL, k, strlen(k), &v, &vl);
+		if (r != 0)
+			fail_msg("get %s: %d (%s)", k, r, lsm_last_error());
+		assert_int_equal(vl, VSIZE);
+		assert_memory_equal(v, want, VSIZE);
+		free(v);
+	}
+}
+
+static void test_gc_flush_in_flight(void **state)
+{
+	(void)state;
+	lsm_env *mem = env_mem_new(), *fe = env_fault_new(mem);
+	struct sst_stall st = { .armed = false };
+	struct flusher f;
+	lsm_batch *b;
+	pthread_t t;
+	lsm_options o;
+	char k[16], v[VSIZE];
+
+	pthread_mutex_init(&st.mu, NULL);
+	pthread_cond_init(&st.cv, NULL);
+	small_options(&o);
+	o.env = fe;
+	o.write_buffer_size = 4 << 20;
+	o.vlog_segment_size = 4 << 20;
+	o.wal_inline_max = 64 << 10;
+	assert_int_equal(lsm_open("/db", &o, &f.db), 0);
+	/* Two rounds in batches too big to stay in the WAL: one segment, half
+	 * garbage once the flush drops round 1. */
+	assert_int_equal(lsm_batch_new(&b), 0);
+	for (int ver = 1; ver <= 2; ver++) {
+		lsm_batch_clear(b);
+		for (int i = 0; i < NKEYS; i++) {
+			key_of(k, i);
+			make_value(v, i, ver);
+			assert_int_equal(lsm_batch_put(b, k, strlen(k), v, VSIZE), 0);
+		}
+		assert_int_equal(lsm_write(f.db, NULL, b), 0);
+	}
+	lsm_batch_free(b);
+	assert_int_equal(lsm_flush(f.db), 0);
+	assert_int_equal(lsm_wait_idle(f.db), 0);
+	/* Small writes: their values stay in the WAL and the memtable. */
+	lsm_stats before, after;
+	assert_int_equal(lsm_get_stats(f.db, &before), 0);
+	assert_true(before.vlog_garbage_bytes > 0);
+	for (int i = 0; i < 4; i++) {
+		sprintf(k, "late%d", i);
+		make_value(v, 1000 + i, 1);
+		assert_int_equal(lsm_put(f.db, NULL, k, strlen(k), v, VSIZE), 0);
+	}
+	assert_int_equal(lsm_get_stats(f.db, &after), 0);
+	assert_int_equal(after.vlog_bytes_written, before.vlog_bytes_written);
+
+	env_fault_set_write_hook(fe, sst_stall_hook, &st);
+	pthread_mutex_lock(&st.mu);
+	st.armed = true;
+	pthread_mutex_unlock(&st.mu);
+	assert_int_equal(pthread_create(&t, NULL, flusher_main, &f), 0);
+	pthread_mutex_lock(&st.mu);
+	while (!st.entered)
+		pthread_cond_wait(&st.cv, &st.mu);
+	pthread_mutex_unlock(&st.mu);
+	/* The flush has put the late values in the active segment; its table
+	 * is not installed.  Seal, collect, flush and remove what is
+	 * unreachable. */
+	assert_true(lsm_gc(f.db) >= 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(f.r, 0);
+	env_fault_set_write_hook(fe, NULL, NULL);
+	assert_int_equal(lsm_get_stats(f.db, &after), 0);
+	assert_true(after.vlog_bytes_written > before.vlog_bytes_written);
+	check_inline_keys(f.db);
+	assert_true(lsm_gc(f.db) >= 0);
+	check_inline_keys(f.db);
+	check_round(f.db, NULL, 2);
+
+	assert_int_equal(lsm_close(f.db), 0);
+	assert_int_equal(lsm_open("/db", &o, &f.db), 0);
+	check_inline_keys(f.db);
+	check_round(f.db, NULL, 2);
+	assert_int_equal(lsm_close(f.db), 0);
+	env_fault_free(fe);
+	env_mem_free(mem);
+	pthread_mutex_destroy(&st.mu);
+	pthread_cond_destroy(&st.cv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_gc_concurrent_writers),
 		cmocka_unit_test(test_gc_power_cuts),
 		cmocka_unit_test(test_gc_write_in_flight),
+		cmocka_unit_test(test_gc_flush_in_flight),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
