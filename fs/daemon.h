@@ -22,6 +22,9 @@
  * LOOKUP round trip before an unlink or an open. */
 #define LSMFS_TIMEOUT_DEFAULT  86400.0
 #define LSMFS_MAX_WRITE        (1u << 20)
+/* Microseconds a worker keeps watching /dev/fuse after answering a request
+ * (loop.c says why). */
+#define LSMFS_SPIN_US_DEFAULT  50u
 
 /* The command line, parsed.  Strings are malloc'd (lsmfs_config_done frees). */
 struct lsmfs_config {
@@ -33,6 +36,7 @@ struct lsmfs_config {
 	int clone_fd;              /* -o clone_fd */
 	unsigned int max_idle_threads;
 	unsigned int max_threads;
+	unsigned int spin_us;      /* -o spin_us=N (loop.c) */
 	int show_help, show_version;
 
 	int read_only;             /* -o ro */
@@ -52,6 +56,13 @@ struct lsmfs_daemon {
 	struct fs *fs;
 	const struct lsmfs_config *cfg;
 };
+
+/* from loop.c */
+
+/* Serves se with nthreads workers until it is unmounted or a signal ends it;
+ * after a request, one worker watches the device for spin_us microseconds
+ * before sleeping.  Returns 0 or a worker's negative errno. */
+int lsmfs_session_loop(struct fuse_session *se, unsigned int nthreads, unsigned int spin_us);
 
 /* from opts.c */
 

@@ -250,6 +250,11 @@ static int run_loop(struct fuse_session *se, const struct lsmfs_config *cfg)
 
 	if (cfg->singlethread)
 		return fuse_session_loop(se);
+	/* clone_fd needs libfuse's own loop: a reply must go back through
+	 * the descriptor its request came from, which the public API does
+	 * not say. */
+	if (!cfg->clone_fd)
+		return lsmfs_session_loop(se, cfg->max_threads, cfg->spin_us);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		return -ENOMEM;

@@ -41,6 +41,7 @@ enum {
 	KEY_COMMIT,
 	KEY_CACHE_SIZE,
 	KEY_TIMEOUT,
+	KEY_SPIN,
 };
 
 /* fuse_opt_parse's data; the templates with an offset (writeback_cache,
@@ -68,6 +69,7 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("sync=", KEY_SYNC_MODE),
 	FUSE_OPT_KEY("commit=", KEY_COMMIT),
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
+	FUSE_OPT_KEY("spin_us=", KEY_SPIN),
 	CFG_OPT("writeback_cache", writeback_cache, 1),
 	CFG_OPT("no_writeback_cache", writeback_cache, 0),
 	CFG_OPT("entry_timeout=%lf", entry_timeout, 0),
@@ -173,6 +175,19 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		cfg->commit_secs = v ? (unsigned int)v : LSMFS_COMMIT_DEFAULT;
 		return 0;
 	}
+	case KEY_SPIN: {
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(val, &end, 10);
+		if (*val < '0' || *val > '9' || *end != '\0' || errno || v > 100000) {
+			fprintf(stderr, "lsmfs: -o spin_us=%s: expected microseconds (0..100000)\n", val);
+			ps->bad = 1;
+			return -1;
+		}
+		cfg->spin_us = (unsigned int)v;
+		return 0;
+	}
 	case KEY_CACHE_SIZE:
 		if (parse_size(val, &cfg->cache_size) < 0) {
 			fprintf(stderr, "lsmfs: -o cache_size=%s: expected a size such as 64M\n", val);
@@ -243,13 +258,10 @@ out:
 
 /* Worker threads when max_threads= is not given: one per CPU, at least 2
  * (one can wait for the disk, in an fsync, while the other serves) and at
- * most libfuse's own default of 10.  More cost memory (each worker keeps a
- * request buffer and a reply buffer of up to max_write, 1 MiB, each) and
- * time: the kernel hands each request to the worker that has waited
- * longest, so with more workers than requests in flight every request
- * wakes a different, cold thread, and the FORGET that follows an unlink
- * wakes another: on a 2-CPU machine, 2 workers unlinked about 1.3x as
- * fast as 4, with random 4 KiB I/O and fsyncs no slower. */
+ * most libfuse's own default of 10.  More cost memory: each worker keeps a
+ * request buffer and a reply buffer of up to max_write, 1 MiB, each.  (With
+ * libfuse's loop they also cost time, each request waking a different, cold
+ * thread; fs/loop.c lets one thread take requests while the others wait.) */
 static unsigned int default_max_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -266,6 +278,7 @@ int lsmfs_parse_args(struct fuse_args *args, struct lsmfs_config *cfg)
 
 	memset(&ps, 0, sizeof(ps));
 	ps.cfg.commit_secs = LSMFS_COMMIT_DEFAULT;
+	ps.cfg.spin_us = LSMFS_SPIN_US_DEFAULT;
 	ps.cfg.entry_timeout = LSMFS_TIMEOUT_DEFAULT;
 	ps.cfg.attr_timeout = LSMFS_TIMEOUT_DEFAULT;
 	ps.cfg.negative_timeout = LSMFS_TIMEOUT_DEFAULT;
@@ -355,6 +368,8 @@ void lsmfs_usage(const char *progname)
 	       "  -o entry_timeout=S     seconds the kernel caches names (default %g)\n"
 	       "  -o attr_timeout=S      seconds the kernel caches attributes (default %g)\n"
 	       "  -o negative_timeout=S  seconds the kernel caches missing names (default %g)\n"
+	       "  -o spin_us=N           microseconds a worker watches for the next request\n"
+	       "                         after answering one (default %u, 0 = sleep at once)\n"
 	       "  -o ro                  mount read-only\n"
 	       "\n"
 	       "FUSE options (allow_other, default_permissions ... see below) are passed on.\n"
@@ -365,7 +380,7 @@ void lsmfs_usage(const char *progname)
 	       "through the kernel).\n"
 	       "\n",
 	       progname, LSMFS_COMMIT_DEFAULT, LSMFS_TIMEOUT_DEFAULT, LSMFS_TIMEOUT_DEFAULT,
-	       LSMFS_TIMEOUT_DEFAULT, default_max_threads());
+	       LSMFS_TIMEOUT_DEFAULT, LSMFS_SPIN_US_DEFAULT, default_max_threads());
 	fflush(stdout);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
