@@ -5,23 +5,38 @@
  * damage.  What the records mean is the business of db.c and manifest.c.
  *
  * Format (little-endian):
- *     log    := header record*
- *     header := "LSMLOG\0\0" | fixed32 version (1) | fixed32 kind     (16 bytes)
- *     record := fixed32 checksum | fixed32 length | payload[length]
- *     checksum = lsm_checksum2(the 4 length bytes, payload)
+ *     log    := header record* zero-fill?
+ *     header := "LSMLOG\0\0" | fixed32 version | fixed32 kind     (16 bytes)
+ *     record := fixed32 checksum | fixed32 length | [fixed64 synced] | payload[length]
+ *     checksum = lsm_checksum2(the length [and synced] bytes, payload)
  *
- * Every record is appended with one pwrite at the end of the file, so a crash
- * can only damage the last record.  The reader therefore treats as a torn
- * tail (dropped, counted in tail_dropped, end of log): fewer than 8 bytes
- * left; a length that runs past the end of the file; a checksum mismatch on a
- * record that ends at the end of the file or is followed only by zero bytes;
- * and a zero header followed only by zeros (space the filesystem extended but
- * never wrote).  Any other checksum mismatch, or a length over
- * LOG_MAX_RECORD, is damage: -EBADMSG naming the file and the record's
- * offset, unless the reader was opened with skip_corrupt.  A file shorter
- * than the header that holds a prefix of it (or zeros) is an empty log: a
- * crash inside lsm_log_writer_open.  tail_dropped counts every byte dropped
- * at the end, zero fill included.
+ * Version 1 (the MANIFEST, and WALs of older stores) appends every record at
+ * the end of the file, so a crash can only damage the last record: the
+ * file's size is metadata, which the filesystem makes durable only after the
+ * data it covers.  The reader treats as a torn tail (dropped, counted in
+ * tail_dropped, end of log): fewer than 8 bytes left; a length that runs
+ * past the end of the file; a checksum mismatch on a record that ends at the
+ * end of the file or is followed only by zero bytes.  Any other checksum
+ * mismatch, or a length over LOG_MAX_RECORD, is damage: -EBADMSG naming the
+ * file and the record's offset, unless the reader was opened with
+ * skip_corrupt.
+ *
+ * Version 2 (WALs) lets a writer that syncs write zeros ahead of its records
+ * (LOG_PREFILL at a time, in the same sync), so that the records which follow
+ * overwrite blocks the file already has and a sync of them writes no
+ * metadata: on ext4 an fdatasync after an overwrite costs half of one after
+ * an append, which is what a small fsync'd write pays.  But then the pages of
+ * records written since the last sync may reach the disk in any order, and a
+ * crash can leave an unsynced record torn with a later one whole.  So each
+ * record carries `synced`, how far the log had been synced when it was
+ * written: a bad record is damage only if a later record that verifies says
+ * that a sync had covered it; otherwise it and everything after it are the
+ * torn tail of a crash (nothing there was ever synced).
+ *
+ * In both, a zero header followed only by zeros ends the log (space written
+ * ahead, or extended by the filesystem and never written; not counted as
+ * torn), and a file shorter than the header that holds a prefix of it (or
+ * zeros) is an empty log: a crash inside lsm_log_writer_open.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,9 +46,20 @@
 #include "lsm_int.h"
 
 #define LOG_MAGIC "LSMLOG\0\0"
-#define LOG_VERSION 1
+#define LOG_VERSION_APPEND 1     /* records only appended; no synced field */
+#define LOG_VERSION_SYNCED 2     /* records carry synced; zeros written ahead */
 #define LOG_HEADER 16
-#define LOG_REC_HEADER 8
+#define LOG_REC_HEADER_V1 8
+#define LOG_REC_HEADER_V2 16
+#define LOG_REC_HEADER_MAX 16
+/* Zeros a version-2 writer writes ahead at a sync that finds less than half
+ * of this left: at most one extra filesystem commit per LOG_PREFILL bytes
+ * of records, and never for a log that is not synced. */
+#define LOG_PREFILL (1u << 20)
+/* Set in a version-2 record's synced field when the zeros were written ahead
+ * at the last sync (of those records the disk may have any subset); the low
+ * 63 bits are the offset. */
+#define LOG_OVER_ZEROS (1ull << 63)
 /* The largest payload either side accepts: a write batch holding a maximal
  * value (LSM_MAX_VALUE) and then some.  A longer length is damage. */
 #define LOG_MAX_RECORD (1u << 30)
@@ -47,7 +73,14 @@ struct lsm_log_writer {
 	lsm_env *env;
 	lsm_file *file;
 	char *path;              /* for error messages */
-	uint64_t size;           /* bytes in the file: where the next record goes */
+	uint32_t version;        /* LOG_VERSION_* */
+	size_t rec_header;       /* LOG_REC_HEADER_V1 or _V2 */
+	uint64_t size;           /* end of the records: where the next one goes */
+	uint64_t filled;         /* end of the file (records, then zeros) */
+	uint64_t synced;         /* size at the last successful sync */
+	uint64_t syncs;          /* successful syncs */
+	bool over_zeros;         /* since the last sync, records go over zeros written
+	                            ahead (LOG_OVER_ZEROS in their synced field) */
 	int err;                 /* first failure; sticky */
 	uint8_t *scratch;        /* header + payload of small records */
 	size_t scratch_cap;
@@ -58,6 +91,9 @@ struct lsm_log_reader {
 	lsm_file *file;
 	char *path;
 	uint64_t file_size;
+	uint32_t version;
+	size_t rec_header;       /* LOG_REC_HEADER_V1 or _V2 */
+	uint64_t rec_synced;     /* version 2: the synced field of the last record checked */
 	bool skip_corrupt;
 	int err;                 /* a returned error; sticky */
 	uint8_t *buf;            /* window over the file */
@@ -69,13 +105,26 @@ struct lsm_log_reader {
 	uint64_t good_end;       /* end of the last good record */
 	uint64_t rec_start;      /* start of the last record handed out */
 	uint64_t tail_dropped;
+	uint64_t zero_fill;      /* zeros after the last record, not torn */
 	uint64_t skipped;
 };
 
-static void put_log_header(uint8_t *h, uint32_t kind)
+/* WALs are written in version 2, manifests (never synced often enough to
+ * gain from zeros written ahead) in version 1. */
+static uint32_t version_for(uint32_t kind)
+{
+	return kind == LSM_LOG_KIND_WAL ? LOG_VERSION_SYNCED : LOG_VERSION_APPEND;
+}
+
+static size_t rec_header_for(uint32_t version)
+{
+	return version == LOG_VERSION_SYNCED ? LOG_REC_HEADER_V2 : LOG_REC_HEADER_V1;
+}
+
+static void put_log_header(uint8_t *h, uint32_t version, uint32_t kind)
 {
 	memcpy(h, LOG_MAGIC, 8);
-	put_fixed32(h + 8, LOG_VERSION);
+	put_fixed32(h + 8, version);
 	put_fixed32(h + 12, kind);
 }
 
@@ -122,7 +171,9 @@ int lsm_log_writer_open(lsm_env *env, const char *path, uint32_t kind, lsm_log_w
 	r = writer_new(env, path, LSM_ENV_WRITE | LSM_ENV_CREATE | LSM_ENV_TRUNC, &w);
 	if (r < 0)
 		return r;
-	put_log_header(h, kind);
+	w->version = version_for(kind);
+	w->rec_header = rec_header_for(w->version);
+	put_log_header(h, w->version, kind);
 	r = env_pwrite(env, w->file, h, sizeof(h), 0);
 	/* Synced now so that a log which exists at all has a readable header. */
 	if (r >= 0)
@@ -131,7 +182,7 @@ int lsm_log_writer_open(lsm_env *env, const char *path, uint32_t kind, lsm_log_w
 		writer_free(w);
 		return lsm_errf(r, "%s: cannot write log header", path);
 	}
-	w->size = LOG_HEADER;
+	w->size = w->filled = w->synced = LOG_HEADER;
 	*ret_w = w;
 	return 0;
 }
@@ -141,13 +192,14 @@ int lsm_log_writer_open(lsm_env *env, const char *path, uint32_t kind, lsm_log_w
  * beyond offset (a torn tail, zero fill) is cut off and the cut synced before
  * anything is appended: new records written over part of an old torn tail
  * would otherwise be followed by its leftovers, which a reader would take for
- * damage in the middle of the log. */
+ * damage in the middle of the log.  Appends go on in the file's version. */
 int lsm_log_writer_reopen(lsm_env *env, const char *path, uint32_t kind, uint64_t offset,
                           lsm_log_writer **ret_w)
 {
 	lsm_log_writer *w;
 	uint8_t h[LOG_HEADER], want[LOG_HEADER];
 	uint64_t size;
+	uint32_t version = LOG_VERSION_APPEND;
 	int r;
 
 	r = writer_new(env, path, LSM_ENV_WRITE, &w);
@@ -160,23 +212,29 @@ int lsm_log_writer_reopen(lsm_env *env, const char *path, uint32_t kind, uint64_
 		r = lsm_errf(-EINVAL, "%s: cannot append at offset %" PRIu64 " of a %" PRIu64 "-byte log",
 		             path, offset, size);
 	} else if ((r = env_read_exact(env, w->file, path, h, sizeof(h), 0)) >= 0) {
-		put_log_header(want, kind);
+		if (get_fixed32(h + 8) == LOG_VERSION_SYNCED)
+			version = LOG_VERSION_SYNCED;
+		put_log_header(want, version, kind);
 		if (memcmp(h, want, sizeof(h)) != 0)
 			r = lsm_errf(memcmp(h, want, 8) ? -EUCLEAN : -ENOTSUP,
-			             "%s: not a log of version %d kind %" PRIu32, path, LOG_VERSION, kind);
+			             "%s: not a log of version 1 or 2 and kind %" PRIu32, path, kind);
 	}
 	if (r >= 0 && offset < size) {
 		r = env_truncate(env, w->file, offset);
-		if (r >= 0)
-			r = env_sync(env, w->file);
 		if (r < 0)
 			lsm_errf(r, "%s: cannot cut the log at offset %" PRIu64, path, offset);
 	}
+	/* Synced even if nothing was cut: the records' synced fields will
+	 * say that everything up to offset is durable. */
+	if (r >= 0 && (r = env_sync(env, w->file)) < 0)
+		lsm_errf(r, "%s: cannot sync the log", path);
 	if (r < 0) {
 		writer_free(w);
 		return r;
 	}
-	w->size = offset;
+	w->version = version;
+	w->rec_header = rec_header_for(version);
+	w->size = w->filled = w->synced = offset;
 	*ret_w = w;
 	return 0;
 }
@@ -200,18 +258,19 @@ static int writer_reserve(lsm_log_writer *w, size_t n)
 }
 
 /* Appends one record.  A record up to LOG_SCRATCH_MAX goes out in one pwrite.
- * A longer one is written as two: the 8-byte header, then the payload straight
+ * A longer one is written as two: the header, then the payload straight
  * from the caller's buffer (copying hundreds of MiB to save a syscall is a bad
  * trade).  A crash between the two leaves a header whose length runs past the
- * end of the file, which the reader drops as a torn tail, the same as a crash
- * inside a single pwrite.  After any failed write the tail may be torn, and
- * appending behind it would hide every later record from the reader, so the
- * writer stays failed.  Returns 0, -EINVAL for an oversized record (nothing
- * written, writer still usable), -ENOMEM, or the write's error. */
+ * end of the file (or a record that fails its checksum, over zeros written
+ * ahead), which the reader drops as a torn tail, the same as a crash inside a
+ * single pwrite.  After any failed write the tail may be torn, and appending
+ * behind it would hide every later record from the reader, so the writer
+ * stays failed.  Returns 0, -EINVAL for an oversized record (nothing written,
+ * writer still usable), -ENOMEM, or the write's error. */
 int lsm_log_writer_add(lsm_log_writer *w, const void *rec, size_t len)
 {
-	uint8_t hdr[LOG_REC_HEADER];
-	size_t total = LOG_REC_HEADER + len;
+	uint8_t hdr[LOG_REC_HEADER_MAX];
+	size_t rh = w->rec_header, total = rh + len;
 	int r;
 
 	if (w->err)
@@ -220,29 +279,59 @@ int lsm_log_writer_add(lsm_log_writer *w, const void *rec, size_t len)
 		return lsm_errf(-EINVAL, "%s: record of %zu bytes exceeds the log limit", w->path, len);
 
 	if (total <= LOG_SCRATCH_MAX) {
-		/* Length and payload are contiguous here, and the one-shot
-		 * hash of them equals lsm_checksum2's chained one (cheaper on
-		 * small records, which are most of them). */
+		/* Length, synced and payload are contiguous here, and the
+		 * one-shot hash of them equals lsm_checksum2's chained one
+		 * (cheaper on small records, which are most of them). */
 		r = writer_reserve(w, total);
 		if (r < 0)
 			return r;
 		put_fixed32(w->scratch + 4, (uint32_t)len);
+		if (rh == LOG_REC_HEADER_V2)
+			put_fixed64(w->scratch + 8, w->synced | (w->over_zeros ? LOG_OVER_ZEROS : 0));
 		if (len)
-			memcpy(w->scratch + LOG_REC_HEADER, rec, len);
-		put_fixed32(w->scratch, lsm_checksum(w->scratch + 4, 4 + len));
+			memcpy(w->scratch + rh, rec, len);
+		put_fixed32(w->scratch, lsm_checksum(w->scratch + 4, rh - 4 + len));
 		r = env_pwrite(w->env, w->file, w->scratch, total, w->size);
 	} else {
 		put_fixed32(hdr + 4, (uint32_t)len);
-		put_fixed32(hdr, lsm_checksum2(hdr + 4, 4, rec, len));
-		r = env_pwrite(w->env, w->file, hdr, LOG_REC_HEADER, w->size);
+		if (rh == LOG_REC_HEADER_V2)
+			put_fixed64(hdr + 8, w->synced | (w->over_zeros ? LOG_OVER_ZEROS : 0));
+		put_fixed32(hdr, lsm_checksum2(hdr + 4, rh - 4, rec, len));
+		r = env_pwrite(w->env, w->file, hdr, rh, w->size);
 		if (r >= 0)
-			r = env_pwrite(w->env, w->file, rec, len, w->size + LOG_REC_HEADER);
+			r = env_pwrite(w->env, w->file, rec, len, w->size + rh);
 	}
 	if (r < 0) {
 		w->err = r;
 		return lsm_errf(r, "%s: append at offset %" PRIu64 " failed", w->path, w->size);
 	}
 	w->size += total;
+	if (w->filled < w->size)
+		w->filled = w->size;
+	return 0;
+}
+
+/* Version 2: writes zeros from the end of the file to LOG_PREFILL beyond the
+ * records, if less than half of that is left, so that the records of the
+ * syncs to come overwrite written blocks.  Part of the sync that follows.
+ * Not at a log's first sync: a log synced once (at close, say) gains
+ * nothing from it.
+ * A failure here is the sync's failure (the zeros may be half written, which
+ * the reader takes for a torn tail). */
+static int writer_prefill(lsm_log_writer *w)
+{
+	static const uint8_t zeros[64 * 1024];
+	uint64_t end = w->size + LOG_PREFILL;
+
+	if (w->version != LOG_VERSION_SYNCED || w->syncs == 0 || w->filled >= w->size + LOG_PREFILL / 2)
+		return 0;
+	while (w->filled < end) {
+		size_t n = end - w->filled < sizeof(zeros) ? (size_t)(end - w->filled) : sizeof(zeros);
+		int r = env_pwrite(w->env, w->file, zeros, n, w->filled);
+		if (r < 0)
+			return r;
+		w->filled += n;
+	}
 	return 0;
 }
 
@@ -255,11 +344,16 @@ int lsm_log_writer_sync(lsm_log_writer *w)
 
 	if (w->err)
 		return w->err;
-	r = env_sync(w->env, w->file);
+	r = writer_prefill(w);
+	if (r >= 0)
+		r = env_sync(w->env, w->file);
 	if (r < 0) {
 		w->err = r;
 		return lsm_errf(r, "%s: sync failed", w->path);
 	}
+	w->synced = w->size;
+	w->over_zeros = w->filled > w->size;
+	w->syncs++;
 	return 0;
 }
 
@@ -365,9 +459,10 @@ static int reader_zero_from(lsm_log_reader *r, uint64_t off)
 }
 
 /* Checks the record at off and sets *ret_len to its length field.  Returns
- * 1 (and sets *ret_payload) if its checksum verifies, 0 if not, 2 if its
- * length runs past the end of the file, 3 if its length is over the limit, 4
- * if its header is all zeros, or a negative errno.
+ * 1 (and sets *ret_payload, and for version 2 r->rec_synced) if its checksum
+ * verifies, 0 if not, 2 if its length runs past the end of the file, 3 if
+ * its length is over the limit, 4 if its header is all zeros, or a negative
+ * errno.  REQUIRES: at least a record header left at off.
  * With window_only, a record longer than the window counts as not verifying
  * (used while resynchronising, where reading every plausible length found in
  * garbage would cost too much). */
@@ -375,41 +470,44 @@ static int reader_check(lsm_log_reader *r, uint64_t off, bool window_only,
                         const uint8_t **ret_payload, uint32_t *ret_len)
 {
 	const uint8_t *h = NULL, *payload = NULL;
+	size_t rh = r->rec_header;
 	uint32_t sum, len;
 	int rc;
 
-	rc = reader_fill(r, off, LOG_REC_HEADER, &h);
+	rc = reader_fill(r, off, rh, &h);
 	if (rc < 0)
 		return rc;
 	sum = get_fixed32(h);
 	len = *ret_len = get_fixed32(h + 4);
 	if (sum == 0 && len == 0)
 		return 4;
-	if (len > r->file_size - off - LOG_REC_HEADER)
+	if (len > r->file_size - off - rh)
 		return 2;
 	if (len > LOG_MAX_RECORD)
 		return 3;
-	if (LOG_REC_HEADER + (size_t)len <= r->buf_cap) {
-		/* Contiguous in the window: hash length and payload in one go. */
-		rc = reader_fill(r, off, LOG_REC_HEADER + (size_t)len, &h);
+	if (rh + (size_t)len <= r->buf_cap) {
+		/* Contiguous in the window: hash header and payload in one go. */
+		rc = reader_fill(r, off, rh + (size_t)len, &h);
 		if (rc < 0)
 			return rc;
-		payload = h + LOG_REC_HEADER;
-		rc = lsm_checksum(h + 4, 4 + (size_t)len) == sum;
+		payload = h + rh;
+		rc = lsm_checksum(h + 4, rh - 4 + (size_t)len) == sum;
 	} else if (window_only) {
 		return 0;
 	} else {
-		rc = reader_read_big(r, off + LOG_REC_HEADER, len, &payload);
+		rc = reader_read_big(r, off + rh, len, &payload);
 		if (rc < 0)
 			return rc;
 		/* h is still valid: a big read does not move the window. */
-		rc = lsm_checksum2(h + 4, 4, payload, len) == sum;
+		rc = lsm_checksum2(h + 4, rh - 4, payload, len) == sum;
 	}
 	if (!rc) {
 		free(r->big);
 		r->big = NULL;
 		return 0;
 	}
+	if (rh == LOG_REC_HEADER_V2)
+		r->rec_synced = get_fixed64(h + 8);
 	*ret_payload = payload;
 	return 1;
 }
@@ -449,7 +547,7 @@ int lsm_log_reader_open(lsm_env *env, const char *path, uint32_t kind, bool skip
 		goto fail;
 	}
 
-	put_log_header(want, kind);
+	put_log_header(want, version_for(kind), kind);
 	if (r->file_size < LOG_HEADER) {
 		/* Cut by a crash inside lsm_log_writer_open, before the header
 		 * was synced: an empty log if what is there is a prefix of the
@@ -459,7 +557,10 @@ int lsm_log_reader_open(lsm_env *env, const char *path, uint32_t kind, bool skip
 		rc = reader_fill(r, 0, n, &h);
 		if (rc < 0)
 			goto fail;
-		if (n && memcmp(h, want, n) != 0) {
+		/* (A prefix of the header of either version: the 8th byte
+		 * onwards differs between them.) */
+		if (n && memcmp(h, want, n) != 0 &&
+		    (put_log_header(want, LOG_VERSION_APPEND, kind), memcmp(h, want, n) != 0)) {
 			rc = reader_zero_from(r, 0);
 			if (rc == 0)
 				rc = lsm_errf(-EUCLEAN, "%s: not a log file (truncated header)", path);
@@ -477,12 +578,15 @@ int lsm_log_reader_open(lsm_env *env, const char *path, uint32_t kind, bool skip
 		rc = lsm_errf(-EUCLEAN, "%s: not a log file (bad magic)", path);
 		goto fail;
 	}
-	if (get_fixed32(h + 8) != LOG_VERSION || get_fixed32(h + 12) != kind) {
+	r->version = get_fixed32(h + 8);
+	if ((r->version != LOG_VERSION_APPEND && r->version != LOG_VERSION_SYNCED) ||
+	    get_fixed32(h + 12) != kind) {
 		rc = lsm_errf(-ENOTSUP, "%s: log format version %" PRIu32 " kind %" PRIu32
-		              " not supported (expected version %d kind %" PRIu32 ")",
-		              path, get_fixed32(h + 8), get_fixed32(h + 12), LOG_VERSION, kind);
+		              " not supported (expected version 1 or 2, kind %" PRIu32 ")",
+		              path, r->version, get_fixed32(h + 12), kind);
 		goto fail;
 	}
+	r->rec_header = rec_header_for(r->version);
 	r->pos = r->good_end = LOG_HEADER;
 	*ret_r = r;
 	return 0;
@@ -508,11 +612,11 @@ static int reader_resync(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_len)
 {
 	const uint8_t *p;
 	uint32_t len;
-	uint64_t next = bad_off + LOG_REC_HEADER + (uint64_t)bad_len;
+	uint64_t rh = r->rec_header;
+	uint64_t next = bad_off + rh + (uint64_t)bad_len;
 	int rc;
 
-	if (bad_len <= LOG_MAX_RECORD && next < r->file_size &&
-	    r->file_size - next >= LOG_REC_HEADER) {
+	if (bad_len <= LOG_MAX_RECORD && next < r->file_size && r->file_size - next >= rh) {
 		rc = reader_check(r, next, false, &p, &len);
 		if (rc < 0)
 			return rc;
@@ -523,7 +627,7 @@ static int reader_resync(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_len)
 			return 0;
 		}
 	}
-	for (uint64_t off = bad_off + 1; r->file_size - off >= LOG_REC_HEADER; off++) {
+	for (uint64_t off = bad_off + 1; r->file_size - off >= rh; off++) {
 		rc = reader_check(r, off, true, &p, &len);
 		if (rc < 0)
 			return rc;
@@ -534,6 +638,44 @@ static int reader_resync(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_len)
 	}
 	r->pos = r->file_size;
 	return 0;
+}
+
+/* Version 2: what the records that verify, anywhere after the bad one at
+ * bad_off, say about it.  1 if one says that a sync covered it: it was
+ * durable, and is damage.  Otherwise it was never synced; then 0 if the
+ * first of them (of its sync interval, then) went over zeros written ahead,
+ * whose pages a crash may have left in any subset, so that a torn record with
+ * whole ones behind it is a crash's tail; 2 if not (no zeros ahead: appended,
+ * as in version 1) or if none verifies.  Or a negative errno.  Moves the
+ * reader's position. */
+static int reader_synced_past(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_len)
+{
+	int rc = reader_resync(r, bad_off, bad_len), verdict = -1;
+
+	while (rc == 0 && r->file_size - r->pos >= r->rec_header) {
+		const uint8_t *p;
+		uint32_t len;
+		uint64_t off = r->pos;
+
+		rc = reader_check(r, off, false, &p, &len);
+		free(r->big);
+		r->big = NULL;
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			if ((r->rec_synced & ~LOG_OVER_ZEROS) > bad_off)
+				return 1;
+			if (verdict < 0)
+				verdict = r->rec_synced & LOG_OVER_ZEROS ? 0 : 2;
+			r->pos = off + r->rec_header + len;
+			rc = 0;
+		} else {
+			rc = reader_resync(r, off, len);
+		}
+	}
+	if (rc < 0)
+		return rc;
+	return verdict < 0 ? 2 : verdict;
 }
 
 int lsm_log_reader_next(lsm_log_reader *r, lsm_slice *ret_rec)
@@ -551,36 +693,69 @@ int lsm_log_reader_next(lsm_log_reader *r, lsm_slice *ret_rec)
 		uint64_t off = r->pos;
 		uint64_t left = r->file_size - off;
 
-		if (left < LOG_REC_HEADER)
+		if (left < r->rec_header)
 			return reader_torn_tail(r);
 		rc = reader_check(r, off, false, &payload, &len);
 		if (rc < 0)
 			goto fail;
 		if (rc == 1) {
 			r->rec_start = off;
-			r->pos = r->good_end = off + LOG_REC_HEADER + len;
+			r->pos = r->good_end = off + r->rec_header + len;
 			*ret_rec = lsm_slice_make(payload, len);
 			return 1;
 		}
-		if (rc == 2)
-			return reader_torn_tail(r);
-
-		/* A zero header followed only by zeros is preallocated or
-		 * never-written space; a damaged record followed only by zeros
-		 * (or nothing) is the last one, cut by a crash. */
-		if (rc == 4 || rc == 0) {
-			int zero = reader_zero_from(r, rc == 4 ? off : off + LOG_REC_HEADER + len);
+		/* A zero header followed only by zeros is space written ahead,
+		 * or extended and never written: the end, nothing torn. */
+		if (rc == 4) {
+			int zero = reader_zero_from(r, off);
 			if (zero < 0) {
 				rc = zero;
 				goto fail;
 			}
-			if (zero == 1)
+			if (zero == 1) {
+				r->zero_fill = r->file_size - off;
+				r->pos = r->file_size;
+				return 0;
+			}
+		}
+		int verdict = 2;
+		if (r->version == LOG_VERSION_SYNCED) {
+			/* Records written over zeros since the last sync may
+			 * have reached the disk in any order. */
+			verdict = reader_synced_past(r, off, len);
+			if (verdict < 0) {
+				rc = verdict;
+				goto fail;
+			}
+			r->pos = off;
+			if (verdict == 0)
 				return reader_torn_tail(r);
+		}
+		if (verdict == 2) {
+			if (rc == 2)
+				return reader_torn_tail(r);
+			/* A damaged record followed only by zeros (or nothing)
+			 * is the last one, cut by a crash. */
+			if (rc == 0) {
+				int zero = reader_zero_from(r, off + r->rec_header + len);
+				if (zero < 0) {
+					rc = zero;
+					goto fail;
+				}
+				if (zero == 1)
+					return reader_torn_tail(r);
+			}
 		}
 		if (!r->skip_corrupt) {
 			if (rc == 3)
 				rc = lsm_errf(-EBADMSG, "%s: record at offset %" PRIu64 ": length %" PRIu32
 				              " over the limit", r->path, off, len);
+			else if (rc == 2)
+				rc = lsm_errf(-EBADMSG, "%s: record at offset %" PRIu64 ": length %" PRIu32
+				              " runs past the end of the file", r->path, off, len);
+			else if (rc == 4)
+				rc = lsm_errf(-EBADMSG, "%s: record at offset %" PRIu64 ": zero header "
+				              "before more records", r->path, off);
 			else
 				rc = lsm_errf(-EBADMSG, "%s: record at offset %" PRIu64 ": checksum mismatch",
 				              r->path, off);
@@ -611,6 +786,11 @@ uint64_t lsm_log_reader_record_offset(const lsm_log_reader *r)
 uint64_t lsm_log_reader_tail_dropped(const lsm_log_reader *r)
 {
 	return r->tail_dropped;
+}
+
+uint64_t lsm_log_reader_zero_fill(const lsm_log_reader *r)
+{
+	return r->zero_fill;
 }
 
 uint64_t lsm_log_reader_skipped(const lsm_log_reader *r)

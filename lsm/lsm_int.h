@@ -254,6 +254,8 @@ uint64_t lsm_log_reader_offset(const lsm_log_reader *r);        /* end of the la
  * reader's own do. */
 uint64_t lsm_log_reader_record_offset(const lsm_log_reader *r);
 uint64_t lsm_log_reader_tail_dropped(const lsm_log_reader *r);  /* bytes of torn tail */
+/* Zeros that end the log (written ahead, or never written): not a tear. */
+uint64_t lsm_log_reader_zero_fill(const lsm_log_reader *r);
 uint64_t lsm_log_reader_skipped(const lsm_log_reader *r);       /* damaged records skipped */
 void lsm_log_reader_close(lsm_log_reader *r);
 

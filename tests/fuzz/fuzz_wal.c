@@ -10,7 +10,7 @@
  * Both reader modes run on every input.  Beyond "no crash, no leak, no
  * sanitizer report, only damaged-file errnos", it checks:
  *   - strict mode, clean end: the good records and the dropped tail account
- *     for every byte (offset + tail_dropped == size); the end and an error
+ *     for every byte (offset + tail_dropped + zero_fill == size); the end and an error
  *     are sticky;
  *   - skip_corrupt mode never fails on a checksum, and its records are the
  *     strict mode's records plus maybe more;
@@ -139,11 +139,14 @@ static int read_log(lsm_env *env, bool skip, size_t size, struct seen *seen, uin
 	int again = lsm_log_reader_next(rd, &rec);
 	FUZZ_ASSERT(again == r, "lsm_log_reader_next after %d returned %d", r, again);
 	uint64_t off = lsm_log_reader_offset(rd), tail = lsm_log_reader_tail_dropped(rd);
-	FUZZ_ASSERT(off <= size && tail <= size - off, "offset %llu + tail %llu beyond a %zu-byte log",
-	            (unsigned long long)off, (unsigned long long)tail, size);
+	uint64_t zeros = lsm_log_reader_zero_fill(rd);
+	FUZZ_ASSERT(off <= size && tail <= size - off && zeros <= size - off - tail,
+	            "offset %llu + tail %llu + zero fill %llu beyond a %zu-byte log",
+	            (unsigned long long)off, (unsigned long long)tail, (unsigned long long)zeros, size);
 	if (r == 0 && !skip)
-		FUZZ_ASSERT(off + tail == size, "strict read ended at %llu with %llu dropped of %zu bytes",
-		            (unsigned long long)off, (unsigned long long)tail, size);
+		FUZZ_ASSERT(off + tail + zeros == size,
+		            "strict read ended at %llu with %llu dropped and %llu zeros of %zu bytes",
+		            (unsigned long long)off, (unsigned long long)tail, (unsigned long long)zeros, size);
 	if (r == -EBADMSG && skip)
 		fuzz_fail("skip_corrupt reader failed with -EBADMSG");
 	*ret_offset = off;

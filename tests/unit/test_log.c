@@ -17,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 
 #include "lsm_int.h"
 #include "env_test.h"
 #include "testutil.h"
 
-#define KIND LSM_LOG_KIND_WAL
+/* The version-1 framing (the manifest's) for most tests; the WAL's version
+ * 2 has its own below. */
+#define KIND LSM_LOG_KIND_MANIFEST
 
 struct fixture {
 	char *dir;
@@ -124,13 +127,18 @@ static void spit(struct fixture *fx, const uint8_t *buf, size_t len)
 	assert_int_equal(env_close(fx->env, f), 0);
 }
 
-static lsm_log_reader *open_reader(struct fixture *fx, bool skip)
+static lsm_log_reader *open_reader_kind(struct fixture *fx, uint32_t kind, bool skip)
 {
 	lsm_log_reader *r = NULL;
-	int rc = lsm_log_reader_open(fx->env, fx->path, KIND, skip, &r);
+	int rc = lsm_log_reader_open(fx->env, fx->path, kind, skip, &r);
 	if (rc != 0)
 		fail_msg("reader open: %d (%s)", rc, lsm_last_error());
 	return r;
+}
+
+static lsm_log_reader *open_reader(struct fixture *fx, bool skip)
+{
+	return open_reader_kind(fx, KIND, skip);
 }
 
 /* Opens a reader and checks records [0, n) of sizes come out, except
@@ -203,7 +211,7 @@ static void test_log_round_trip(void **state)
 		size_t len;
 		slurp(fx, &buf, &len);
 		assert_int_equal(len, size);
-		assert_memory_equal(buf, "LSMLOG\0\0\1\0\0\0\1\0\0\0", 16);
+		assert_memory_equal(buf, "LSMLOG\0\0\1\0\0\0\2\0\0\0", 16);
 		for (unsigned i = 0; i < 6; i++) {
 			const uint8_t *h = buf + rec_offset(sizes, i);
 			assert_int_equal(get_fixed32(h + 4), sizes[i]);
@@ -280,7 +288,7 @@ static void test_log_reopen_append(void **state)
 	assert_int_equal(lsm_log_writer_reopen(fx->env, fx->path, KIND, 15, &w), -EINVAL);
 	assert_int_equal(lsm_log_writer_reopen(fx->env, fx->path, KIND, rec_offset(sizes, 8) + 1, &w),
 	                 -EINVAL);
-	assert_int_equal(lsm_log_writer_reopen(fx->env, fx->path, LSM_LOG_KIND_MANIFEST, 16, &w),
+	assert_int_equal(lsm_log_writer_reopen(fx->env, fx->path, LSM_LOG_KIND_WAL, 16, &w),
 	                 -ENOTSUP);
 	assert_null(w);
 	flip(fx, 0, 0x20);
@@ -431,7 +439,7 @@ static void test_log_zero_tail(void **state)
 	spit(fx, buf, len + zeros);
 	r = read_upto(fx, false, ten, 10, -1);
 	assert_int_equal(lsm_log_reader_offset(r), len);
-	expect_end(r, zeros);
+	expect_end(r, 0);   /* the end of the log, not a torn record */
 
 	/* The last record half zeroed by the same crash, then zeros. */
 	memset(buf + rec_offset(ten, 9) + 8 + 40, 0, 60);
@@ -467,14 +475,14 @@ static void test_log_bad_header(void **state)
 	assert_null(r);
 	buf[3] ^= 0x20;
 
-	put_fixed32(buf + 8, 2);                     /* a future version */
+	put_fixed32(buf + 8, 3);                     /* a future version */
 	spit(fx, buf, len);
 	assert_int_equal(lsm_log_reader_open(fx->env, fx->path, KIND, true, &r), -ENOTSUP);
-	assert_non_null(strstr(lsm_last_error(), "version 2"));
+	assert_non_null(strstr(lsm_last_error(), "version 3"));
 	put_fixed32(buf + 8, 1);
 
-	spit(fx, buf, len);                          /* a WAL read as a MANIFEST */
-	assert_int_equal(lsm_log_reader_open(fx->env, fx->path, LSM_LOG_KIND_MANIFEST, false, &r),
+	spit(fx, buf, len);                          /* a MANIFEST read as a WAL */
+	assert_int_equal(lsm_log_reader_open(fx->env, fx->path, LSM_LOG_KIND_WAL, false, &r),
 	                 -ENOTSUP);
 	assert_null(r);
 
@@ -686,6 +694,220 @@ static void test_log_crash_keeps_synced_prefix(void **state)
 	env_fault_free(fe);
 }
 
+
+/* ---- version 2: the WAL's framing, with zeros written ahead ---------------- */
+
+#define V2_HDR 16
+
+static uint64_t test_file_size(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* Offset of record i's header in a version-2 log of these sizes. */
+static uint64_t v2_offset(const size_t *sizes, unsigned i)
+{
+	uint64_t off = 16;
+	for (unsigned k = 0; k < i; k++)
+		off += V2_HDR + sizes[k];
+	return off;
+}
+
+static void v2_add(lsm_log_writer *w, const size_t *sizes, unsigned i)
+{
+	uint8_t *rec = make_rec(i, sizes[i]);
+	uint64_t before = lsm_log_writer_size(w);
+	assert_int_equal(lsm_log_writer_add(w, rec, sizes[i]), 0);
+	assert_int_equal(lsm_log_writer_size(w), before + V2_HDR + sizes[i]);
+	free(rec);
+}
+
+static lsm_log_reader *v2_reader(struct fixture *fx, bool skip)
+{
+	return open_reader_kind(fx, LSM_LOG_KIND_WAL, skip);
+}
+
+/* Records 0-2 synced (the second sync writes zeros ahead), 3-5 written over
+ * the zeros and never synced.  Returns the file's size. */
+static uint64_t v2_write(struct fixture *fx, const size_t *sizes)
+{
+	lsm_log_writer *w = NULL;
+	uint64_t size;
+
+	assert_int_equal(lsm_log_writer_open(fx->env, fx->path, LSM_LOG_KIND_WAL, &w), 0);
+	v2_add(w, sizes, 0);
+	assert_int_equal(lsm_log_writer_sync(w), 0);
+	assert_int_equal(test_file_size(fx->path), v2_offset(sizes, 1));   /* first sync: no zeros */
+	v2_add(w, sizes, 1);
+	v2_add(w, sizes, 2);
+	assert_int_equal(lsm_log_writer_sync(w), 0);
+	size = test_file_size(fx->path);
+	assert_int_equal(size, v2_offset(sizes, 3) + (1u << 20));
+	for (unsigned i = 3; i < 6; i++)
+		v2_add(w, sizes, i);
+	assert_int_equal(test_file_size(fx->path), size);   /* overwrites, no growth */
+	assert_int_equal(lsm_log_writer_close(w), 0);
+	return size;
+}
+
+static void test_log_v2_round_trip(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t sizes[6] = { 100, 4096 + 40, 0, 70000, 1, 5000 };
+	uint8_t *buf;
+	size_t len;
+	lsm_log_reader *r;
+
+	v2_write(fx, sizes);
+	slurp(fx, &buf, &len);
+	assert_memory_equal(buf, "LSMLOG\0\0\2\0\0\0\1\0\0\0", 16);
+	/* Each record says how far the log had been synced when it was
+	 * written, and its checksum covers that. */
+	const uint64_t over = 1ull << 63;   /* written over zeros ahead */
+	const uint64_t want_synced[6] = { 16, v2_offset(sizes, 1), v2_offset(sizes, 1),
+		                          v2_offset(sizes, 3) | over, v2_offset(sizes, 3) | over,
+		                          v2_offset(sizes, 3) | over };
+	for (unsigned i = 0; i < 6; i++) {
+		const uint8_t *h = buf + v2_offset(sizes, i);
+		assert_int_equal(get_fixed32(h + 4), sizes[i]);
+		assert_int_equal(get_fixed64(h + 8), want_synced[i]);
+		assert_int_equal(get_fixed32(h), lsm_checksum2(h + 4, 12, h + 16, sizes[i]));
+	}
+	free(buf);
+
+	r = v2_reader(fx, false);
+	for (unsigned i = 0; i < 6; i++)
+		expect_rec(r, i, sizes[i]);
+	assert_int_equal(lsm_log_reader_offset(r), v2_offset(sizes, 6));
+	expect_end(r, 0);   /* the zeros ahead are not a torn tail */
+
+	/* Reopened, it appends in version 2 where the records end. */
+	lsm_log_writer *w = NULL;
+	assert_int_equal(lsm_log_writer_reopen(fx->env, fx->path, LSM_LOG_KIND_WAL, v2_offset(sizes, 6),
+	                                       &w), 0);
+	assert_int_equal(test_file_size(fx->path), v2_offset(sizes, 6));
+	uint8_t *rec = make_rec(6, 33);
+	assert_int_equal(lsm_log_writer_add(w, rec, 33), 0);
+	free(rec);
+	assert_int_equal(lsm_log_writer_close(w), 0);
+	r = v2_reader(fx, false);
+	for (unsigned i = 0; i < 6; i++)
+		expect_rec(r, i, sizes[i]);
+	expect_rec(r, 6, 33);
+	expect_end(r, 0);
+}
+
+/* The pages of unsynced records may reach the disk in any order: an unsynced
+ * record torn with later ones whole is a crash's tail, not damage. */
+static void test_log_v2_unsynced_out_of_order(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t sizes[6] = { 300, 300, 300, 9000, 300, 300 };
+	uint8_t *buf, *copy;
+	size_t len;
+	lsm_log_reader *r;
+
+	v2_write(fx, sizes);
+	slurp(fx, &buf, &len);
+	copy = malloc(len);
+	assert_non_null(copy);
+
+	/* Record 3's second page never written: zeros in its middle. */
+	memcpy(copy, buf, len);
+	memset(copy + v2_offset(sizes, 3) + 4096, 0, 4096);
+	spit(fx, copy, len);
+	r = v2_reader(fx, false);
+	for (unsigned i = 0; i < 3; i++)
+		expect_rec(r, i, sizes[i]);
+	assert_int_equal(lsm_log_reader_offset(r), v2_offset(sizes, 3));
+	expect_end(r, len - v2_offset(sizes, 3));
+
+	/* Its first page never written: a zero header with records behind. */
+	memcpy(copy, buf, len);
+	memset(copy + v2_offset(sizes, 3), 0, 4096);
+	spit(fx, copy, len);
+	r = v2_reader(fx, false);
+	for (unsigned i = 0; i < 3; i++)
+		expect_rec(r, i, sizes[i]);
+	expect_end(r, len - v2_offset(sizes, 3));
+
+	/* But record 1 was synced, as record 3 says: damaged, it is damage,
+	 * named by file and offset, and skip_corrupt skips just it. */
+	memcpy(copy, buf, len);
+	copy[v2_offset(sizes, 1) + 100] ^= 0x40;
+	spit(fx, copy, len);
+	r = v2_reader(fx, false);
+	expect_rec(r, 0, sizes[0]);
+	expect_err(r, -EBADMSG);
+	assert_non_null(strstr(lsm_last_error(), fx->path));
+	char where[64];
+	snprintf(where, sizeof(where), "offset %" PRIu64, v2_offset(sizes, 1));
+	assert_non_null(strstr(lsm_last_error(), where));
+	r = v2_reader(fx, true);
+	expect_rec(r, 0, sizes[0]);
+	for (unsigned i = 2; i < 6; i++)
+		expect_rec(r, i, sizes[i]);
+	assert_int_equal(lsm_log_reader_skipped(r), 1);
+	expect_end(r, 0);
+
+	/* Record 2 too, zeroed header and all (synced, as record 3 says). */
+	memcpy(copy, buf, len);
+	memset(copy + v2_offset(sizes, 2), 0, 16);
+	spit(fx, copy, len);
+	r = v2_reader(fx, false);
+	expect_rec(r, 0, sizes[0]);
+	expect_rec(r, 1, sizes[1]);
+	expect_err(r, -EBADMSG);
+
+	/* Record 5 damaged, the last: a torn tail (nothing after to say). */
+	memcpy(copy, buf, len);
+	copy[v2_offset(sizes, 5) + 20] ^= 1;
+	spit(fx, copy, len);
+	r = v2_reader(fx, false);
+	for (unsigned i = 0; i < 5; i++)
+		expect_rec(r, i, sizes[i]);
+	expect_end(r, len - v2_offset(sizes, 5));
+
+	/* Without zeros ahead (records 1 and 2 follow the first sync, which
+	 * wrote none), records are appended as in version 1: a damaged one
+	 * with a whole one behind it is damage even though never synced. */
+	{
+		lsm_log_writer *w = NULL;
+		assert_int_equal(lsm_log_writer_open(fx->env, fx->path, LSM_LOG_KIND_WAL, &w), 0);
+		v2_add(w, sizes, 0);
+		assert_int_equal(lsm_log_writer_sync(w), 0);
+		v2_add(w, sizes, 1);
+		v2_add(w, sizes, 2);
+		assert_int_equal(lsm_log_writer_close(w), 0);
+		flip(fx, v2_offset(sizes, 1) + 50, 0x10);
+		r = v2_reader(fx, false);
+		expect_rec(r, 0, sizes[0]);
+		expect_err(r, -EBADMSG);
+		/* The same damage in the last record is a torn tail. */
+		flip(fx, v2_offset(sizes, 1) + 50, 0x10);
+		flip(fx, v2_offset(sizes, 2) + 50, 0x10);
+		r = v2_reader(fx, false);
+		expect_rec(r, 0, sizes[0]);
+		expect_rec(r, 1, sizes[1]);
+		expect_end(r, V2_HDR + sizes[2]);
+	}
+
+	/* A version-1 WAL (an older store's) still reads. */
+	free(copy);
+	write_log(fx, fx->env, ten, 4);
+	slurp(fx, &copy, &len);
+	put_fixed32(copy + 12, LSM_LOG_KIND_WAL);
+	spit(fx, copy, len);
+	r = v2_reader(fx, false);
+	for (unsigned i = 0; i < 4; i++)
+		expect_rec(r, i, ten[i]);
+	expect_end(r, 0);
+	free(copy);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +925,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_writer_failure_sticky, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_open_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_crash_keeps_synced_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_v2_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_v2_unsynced_out_of_order, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
