@@ -7,8 +7,8 @@
  * Format (little-endian):
  *     log    := header record* zero-fill?
  *     header := "LSMLOG\0\0" | fixed32 version | fixed32 kind     (16 bytes)
- *     record := fixed32 checksum | fixed32 length | [fixed64 synced] | payload[length]
- *     checksum = lsm_checksum2(the length [and synced] bytes, payload)
+ *     record := fixed32 checksum | fixed32 length | payload[length, flag bits cleared]
+ *     checksum = lsm_checksum2(the 4 length bytes, payload)
  *
  * Version 1 (the MANIFEST, and WALs of older stores) appends every record at
  * the end of the file, so a crash can only damage the last record: the
@@ -27,11 +27,15 @@
  * metadata: on ext4 an fdatasync after an overwrite costs half of one after
  * an append, which is what a small fsync'd write pays.  But then the pages of
  * records written since the last sync may reach the disk in any order, and a
- * crash can leave an unsynced record torn with a later one whole.  So each
- * record carries `synced`, how far the log had been synced when it was
- * written: a bad record is damage only if a later record that verifies says
- * that a sync had covered it; otherwise it and everything after it are the
- * torn tail of a crash (nothing there was ever synced).
+ * crash can leave an unsynced record torn with a later one whole.  So the
+ * first record after each sync is preceded by a sync marker (bit 31 of the
+ * length; an 8-byte payload: how far the sync reached), which the reader
+ * consumes, and every record written over zeros has bit 30 of its length
+ * set.  A bad record with a marker behind it was covered by that sync:
+ * damage.  A bad record whose next good record went over zeros, with no
+ * marker between, is the torn tail of a crash (nothing from there on was
+ * ever synced); otherwise the version-1 rules decide.  Markers cost 16 bytes
+ * per sync that more records follow, and nothing in a log never synced.
  *
  * In both, a zero header followed only by zeros ends the log (space written
  * ahead, or extended by the filesystem and never written; not counted as
@@ -46,20 +50,21 @@
 #include "lsm_int.h"
 
 #define LOG_MAGIC "LSMLOG\0\0"
-#define LOG_VERSION_APPEND 1     /* records only appended; no synced field */
-#define LOG_VERSION_SYNCED 2     /* records carry synced; zeros written ahead */
+#define LOG_VERSION_APPEND 1     /* records only appended */
+#define LOG_VERSION_SYNCED 2     /* sync markers; zeros written ahead */
 #define LOG_HEADER 16
-#define LOG_REC_HEADER_V1 8
-#define LOG_REC_HEADER_V2 16
-#define LOG_REC_HEADER_MAX 16
+#define LOG_REC_HEADER 8
+/* Version 2: the length bits of a sync marker and of a record written over
+ * zeros, the longest record that leaves them free, and a marker's size. */
+#define LOG_MARKER_BIT (1u << 31)
+#define LOG_ZEROS_BIT (1u << 30)
+#define LOG_MAX_RECORD_V2 (LOG_ZEROS_BIT - 1)
+#define LOG_MARKER_PAYLOAD 8
+#define LOG_MARKER_SIZE (LOG_REC_HEADER + LOG_MARKER_PAYLOAD)
 /* Zeros a version-2 writer writes ahead at a sync that finds less than half
  * of this left: at most one extra filesystem commit per LOG_PREFILL bytes
  * of records, and never for a log that is not synced. */
 #define LOG_PREFILL (1u << 20)
-/* Set in a version-2 record's synced field when the zeros were written ahead
- * at the last sync (of those records the disk may have any subset); the low
- * 63 bits are the offset. */
-#define LOG_OVER_ZEROS (1ull << 63)
 /* The largest payload either side accepts: a write batch holding a maximal
  * value (LSM_MAX_VALUE) and then some.  A longer length is damage. */
 #define LOG_MAX_RECORD (1u << 30)
@@ -74,13 +79,12 @@ struct lsm_log_writer {
 	lsm_file *file;
 	char *path;              /* for error messages */
 	uint32_t version;        /* LOG_VERSION_* */
-	size_t rec_header;       /* LOG_REC_HEADER_V1 or _V2 */
 	uint64_t size;           /* end of the records: where the next one goes */
 	uint64_t filled;         /* end of the file (records, then zeros) */
 	uint64_t synced;         /* size at the last successful sync */
 	uint64_t syncs;          /* successful syncs */
-	bool over_zeros;         /* since the last sync, records go over zeros written
-	                            ahead (LOG_OVER_ZEROS in their synced field) */
+	bool over_zeros;         /* the last sync wrote zeros ahead */
+	bool need_marker;        /* version 2: a sync since the last record */
 	int err;                 /* first failure; sticky */
 	uint8_t *scratch;        /* header + payload of small records */
 	size_t scratch_cap;
@@ -92,8 +96,9 @@ struct lsm_log_reader {
 	char *path;
 	uint64_t file_size;
 	uint32_t version;
-	size_t rec_header;       /* LOG_REC_HEADER_V1 or _V2 */
-	uint64_t rec_synced;     /* version 2: the synced field of the last record checked */
+	bool rec_marker;         /* the last record checked is a sync marker */
+	bool rec_zeros;          /* ... went over zeros written ahead */
+	uint64_t rec_synced;     /* a marker's payload */
 	bool skip_corrupt;
 	int err;                 /* a returned error; sticky */
 	uint8_t *buf;            /* window over the file */
@@ -114,11 +119,6 @@ struct lsm_log_reader {
 static uint32_t version_for(uint32_t kind)
 {
 	return kind == LSM_LOG_KIND_WAL ? LOG_VERSION_SYNCED : LOG_VERSION_APPEND;
-}
-
-static size_t rec_header_for(uint32_t version)
-{
-	return version == LOG_VERSION_SYNCED ? LOG_REC_HEADER_V2 : LOG_REC_HEADER_V1;
 }
 
 static void put_log_header(uint8_t *h, uint32_t version, uint32_t kind)
@@ -172,7 +172,6 @@ int lsm_log_writer_open(lsm_env *env, const char *path, uint32_t kind, lsm_log_w
 	if (r < 0)
 		return r;
 	w->version = version_for(kind);
-	w->rec_header = rec_header_for(w->version);
 	put_log_header(h, w->version, kind);
 	r = env_pwrite(env, w->file, h, sizeof(h), 0);
 	/* Synced now so that a log which exists at all has a readable header. */
@@ -224,8 +223,8 @@ int lsm_log_writer_reopen(lsm_env *env, const char *path, uint32_t kind, uint64_
 		if (r < 0)
 			lsm_errf(r, "%s: cannot cut the log at offset %" PRIu64, path, offset);
 	}
-	/* Synced even if nothing was cut: the records' synced fields will
-	 * say that everything up to offset is durable. */
+	/* Synced even if nothing was cut: the marker before the next record
+	 * will say that everything up to offset is durable. */
 	if (r >= 0 && (r = env_sync(env, w->file)) < 0)
 		lsm_errf(r, "%s: cannot sync the log", path);
 	if (r < 0) {
@@ -233,7 +232,7 @@ int lsm_log_writer_reopen(lsm_env *env, const char *path, uint32_t kind, uint64_
 		return r;
 	}
 	w->version = version;
-	w->rec_header = rec_header_for(version);
+	w->need_marker = version == LOG_VERSION_SYNCED;
 	w->size = w->filled = w->synced = offset;
 	*ret_w = w;
 	return 0;
@@ -269,42 +268,54 @@ static int writer_reserve(lsm_log_writer *w, size_t n)
  * writer still usable), -ENOMEM, or the write's error. */
 int lsm_log_writer_add(lsm_log_writer *w, const void *rec, size_t len)
 {
-	uint8_t hdr[LOG_REC_HEADER_MAX];
-	size_t rh = w->rec_header, total = rh + len;
+	uint8_t hdr[LOG_MARKER_SIZE + LOG_REC_HEADER];
+	size_t mk = w->need_marker ? LOG_MARKER_SIZE : 0, total = mk + LOG_REC_HEADER + len;
+	uint8_t *h;
 	int r;
 
 	if (w->err)
 		return w->err;
-	if (len > LOG_MAX_RECORD)
+	if (len > (w->version == LOG_VERSION_SYNCED ? LOG_MAX_RECORD_V2 : LOG_MAX_RECORD))
 		return lsm_errf(-EINVAL, "%s: record of %zu bytes exceeds the log limit", w->path, len);
+	/* (Everything from a sync that wrote zeros ahead to the next sync goes
+	 * over them, or past them, which the reader need not tell apart.) */
+	uint32_t zeros = w->over_zeros ? LOG_ZEROS_BIT : 0;
 
 	if (total <= LOG_SCRATCH_MAX) {
-		/* Length, synced and payload are contiguous here, and the
-		 * one-shot hash of them equals lsm_checksum2's chained one
-		 * (cheaper on small records, which are most of them). */
 		r = writer_reserve(w, total);
 		if (r < 0)
 			return r;
-		put_fixed32(w->scratch + 4, (uint32_t)len);
-		if (rh == LOG_REC_HEADER_V2)
-			put_fixed64(w->scratch + 8, w->synced | (w->over_zeros ? LOG_OVER_ZEROS : 0));
+		h = w->scratch;
+	} else {
+		h = hdr;
+	}
+	if (mk) {
+		/* The sync marker goes out with the record, in one write. */
+		put_fixed32(h + 4, LOG_MARKER_PAYLOAD | LOG_MARKER_BIT | zeros);
+		put_fixed64(h + 8, w->synced);
+		put_fixed32(h, lsm_checksum(h + 4, 4 + LOG_MARKER_PAYLOAD));
+		h += mk;
+	}
+	put_fixed32(h + 4, (uint32_t)len | zeros);
+	if (total <= LOG_SCRATCH_MAX) {
+		/* Length and payload are contiguous here, and the one-shot
+		 * hash of them equals lsm_checksum2's chained one (cheaper on
+		 * small records, which are most of them). */
 		if (len)
-			memcpy(w->scratch + rh, rec, len);
-		put_fixed32(w->scratch, lsm_checksum(w->scratch + 4, rh - 4 + len));
+			memcpy(h + LOG_REC_HEADER, rec, len);
+		put_fixed32(h, lsm_checksum(h + 4, 4 + len));
 		r = env_pwrite(w->env, w->file, w->scratch, total, w->size);
 	} else {
-		put_fixed32(hdr + 4, (uint32_t)len);
-		if (rh == LOG_REC_HEADER_V2)
-			put_fixed64(hdr + 8, w->synced | (w->over_zeros ? LOG_OVER_ZEROS : 0));
-		put_fixed32(hdr, lsm_checksum2(hdr + 4, rh - 4, rec, len));
-		r = env_pwrite(w->env, w->file, hdr, rh, w->size);
+		put_fixed32(h, lsm_checksum2(h + 4, 4, rec, len));
+		r = env_pwrite(w->env, w->file, hdr, mk + LOG_REC_HEADER, w->size);
 		if (r >= 0)
-			r = env_pwrite(w->env, w->file, rec, len, w->size + rh);
+			r = env_pwrite(w->env, w->file, rec, len, w->size + mk + LOG_REC_HEADER);
 	}
 	if (r < 0) {
 		w->err = r;
 		return lsm_errf(r, "%s: append at offset %" PRIu64 " failed", w->path, w->size);
 	}
+	w->need_marker = false;
 	w->size += total;
 	if (w->filled < w->size)
 		w->filled = w->size;
@@ -353,6 +364,7 @@ int lsm_log_writer_sync(lsm_log_writer *w)
 	}
 	w->synced = w->size;
 	w->over_zeros = w->filled > w->size;
+	w->need_marker = w->version == LOG_VERSION_SYNCED;
 	w->syncs++;
 	return 0;
 }
@@ -458,11 +470,12 @@ static int reader_zero_from(lsm_log_reader *r, uint64_t off)
 	return 1;
 }
 
-/* Checks the record at off and sets *ret_len to its length field.  Returns
- * 1 (and sets *ret_payload, and for version 2 r->rec_synced) if its checksum
- * verifies, 0 if not, 2 if its length runs past the end of the file, 3 if
- * its length is over the limit, 4 if its header is all zeros, or a negative
- * errno.  REQUIRES: at least a record header left at off.
+/* Checks the record at off and sets *ret_len to its length (without the
+ * marker bit).  Returns 1 (and sets *ret_payload, r->rec_marker and for a
+ * marker r->rec_synced) if its checksum verifies, 0 if not, 2 if its length
+ * runs past the end of the file, 3 if its length is over the limit (or, in
+ * version 2, a marker's is not 8), 4 if its header is all zeros, or a
+ * negative errno.  REQUIRES: at least a record header left at off.
  * With window_only, a record longer than the window counts as not verifying
  * (used while resynchronising, where reading every plausible length found in
  * garbage would cost too much). */
@@ -470,44 +483,51 @@ static int reader_check(lsm_log_reader *r, uint64_t off, bool window_only,
                         const uint8_t **ret_payload, uint32_t *ret_len)
 {
 	const uint8_t *h = NULL, *payload = NULL;
-	size_t rh = r->rec_header;
-	uint32_t sum, len;
+	uint32_t sum, field, len;
+	bool marker = false;
 	int rc;
 
-	rc = reader_fill(r, off, rh, &h);
+	rc = reader_fill(r, off, LOG_REC_HEADER, &h);
 	if (rc < 0)
 		return rc;
 	sum = get_fixed32(h);
-	len = *ret_len = get_fixed32(h + 4);
-	if (sum == 0 && len == 0)
+	field = len = get_fixed32(h + 4);
+	if (r->version == LOG_VERSION_SYNCED) {
+		marker = (field & LOG_MARKER_BIT) != 0;
+		len = field & LOG_MAX_RECORD_V2;
+	}
+	*ret_len = len;
+	if (sum == 0 && field == 0)
 		return 4;
-	if (len > r->file_size - off - rh)
+	if (len > r->file_size - off - LOG_REC_HEADER)
 		return 2;
-	if (len > LOG_MAX_RECORD)
+	if (len > LOG_MAX_RECORD || (marker && len != LOG_MARKER_PAYLOAD))
 		return 3;
-	if (rh + (size_t)len <= r->buf_cap) {
-		/* Contiguous in the window: hash header and payload in one go. */
-		rc = reader_fill(r, off, rh + (size_t)len, &h);
+	if (LOG_REC_HEADER + (size_t)len <= r->buf_cap) {
+		/* Contiguous in the window: hash length and payload in one go. */
+		rc = reader_fill(r, off, LOG_REC_HEADER + (size_t)len, &h);
 		if (rc < 0)
 			return rc;
-		payload = h + rh;
-		rc = lsm_checksum(h + 4, rh - 4 + (size_t)len) == sum;
+		payload = h + LOG_REC_HEADER;
+		rc = lsm_checksum(h + 4, 4 + (size_t)len) == sum;
 	} else if (window_only) {
 		return 0;
 	} else {
-		rc = reader_read_big(r, off + rh, len, &payload);
+		rc = reader_read_big(r, off + LOG_REC_HEADER, len, &payload);
 		if (rc < 0)
 			return rc;
 		/* h is still valid: a big read does not move the window. */
-		rc = lsm_checksum2(h + 4, rh - 4, payload, len) == sum;
+		rc = lsm_checksum2(h + 4, 4, payload, len) == sum;
 	}
 	if (!rc) {
 		free(r->big);
 		r->big = NULL;
 		return 0;
 	}
-	if (rh == LOG_REC_HEADER_V2)
-		r->rec_synced = get_fixed64(h + 8);
+	r->rec_marker = marker;
+	r->rec_zeros = (field & LOG_ZEROS_BIT) != 0;
+	if (marker)
+		r->rec_synced = get_fixed64(payload);
 	*ret_payload = payload;
 	return 1;
 }
@@ -586,7 +606,6 @@ int lsm_log_reader_open(lsm_env *env, const char *path, uint32_t kind, bool skip
 		              path, r->version, get_fixed32(h + 12), kind);
 		goto fail;
 	}
-	r->rec_header = rec_header_for(r->version);
 	r->pos = r->good_end = LOG_HEADER;
 	*ret_r = r;
 	return 0;
@@ -612,11 +631,11 @@ static int reader_resync(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_len)
 {
 	const uint8_t *p;
 	uint32_t len;
-	uint64_t rh = r->rec_header;
-	uint64_t next = bad_off + rh + (uint64_t)bad_len;
+	uint64_t next = bad_off + LOG_REC_HEADER + (uint64_t)bad_len;
 	int rc;
 
-	if (bad_len <= LOG_MAX_RECORD && next < r->file_size && r->file_size - next >= rh) {
+	if (bad_len <= LOG_MAX_RECORD && next < r->file_size &&
+	    r->file_size - next >= LOG_REC_HEADER) {
 		rc = reader_check(r, next, false, &p, &len);
 		if (rc < 0)
 			return rc;
@@ -627,7 +646,7 @@ static int reader_resync(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_len)
 			return 0;
 		}
 	}
-	for (uint64_t off = bad_off + 1; r->file_size - off >= rh; off++) {
+	for (uint64_t off = bad_off + 1; r->file_size - off >= LOG_REC_HEADER; off++) {
 		rc = reader_check(r, off, true, &p, &len);
 		if (rc < 0)
 			return rc;
@@ -641,18 +660,19 @@ static int reader_resync(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_len)
 }
 
 /* Version 2: what the records that verify, anywhere after the bad one at
- * bad_off, say about it.  1 if one says that a sync covered it: it was
- * durable, and is damage.  Otherwise it was never synced; then 0 if the
- * first of them (of its sync interval, then) went over zeros written ahead,
- * whose pages a crash may have left in any subset, so that a torn record with
- * whole ones behind it is a crash's tail; 2 if not (no zeros ahead: appended,
- * as in version 1) or if none verifies.  Or a negative errno.  Moves the
- * reader's position. */
+ * bad_off, say about it.  1 if one is a sync marker beyond it: a sync
+ * covered the bad record, which was durable, and is damage.  Otherwise it
+ * was never synced, and the first of them was written in its stretch
+ * between syncs: 0 if that went over zeros, where a crash may leave any
+ * subset of the pages, so that a torn record with whole ones behind it is a
+ * crash's tail; 2 if not (appended, as in version 1), or if none verifies.
+ * Or a negative errno.  Moves the reader's position. */
 static int reader_synced_past(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_len)
 {
-	int rc = reader_resync(r, bad_off, bad_len), verdict = -1;
+	int rc = reader_resync(r, bad_off, bad_len), verdict = 2;
+	bool first = true;
 
-	while (rc == 0 && r->file_size - r->pos >= r->rec_header) {
+	while (rc == 0 && r->file_size - r->pos >= LOG_REC_HEADER) {
 		const uint8_t *p;
 		uint32_t len;
 		uint64_t off = r->pos;
@@ -663,19 +683,18 @@ static int reader_synced_past(lsm_log_reader *r, uint64_t bad_off, uint32_t bad_
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {
-			if ((r->rec_synced & ~LOG_OVER_ZEROS) > bad_off)
+			if (r->rec_marker && r->rec_synced > bad_off)
 				return 1;
-			if (verdict < 0)
-				verdict = r->rec_synced & LOG_OVER_ZEROS ? 0 : 2;
-			r->pos = off + r->rec_header + len;
+			if (first)
+				verdict = r->rec_zeros ? 0 : 2;
+			first = false;
+			r->pos = off + LOG_REC_HEADER + len;
 			rc = 0;
 		} else {
 			rc = reader_resync(r, off, len);
 		}
 	}
-	if (rc < 0)
-		return rc;
-	return verdict < 0 ? 2 : verdict;
+	return rc < 0 ? rc : verdict;
 }
 
 int lsm_log_reader_next(lsm_log_reader *r, lsm_slice *ret_rec)
@@ -693,14 +712,19 @@ int lsm_log_reader_next(lsm_log_reader *r, lsm_slice *ret_rec)
 		uint64_t off = r->pos;
 		uint64_t left = r->file_size - off;
 
-		if (left < r->rec_header)
+		if (left < LOG_REC_HEADER)
 			return reader_torn_tail(r);
 		rc = reader_check(r, off, false, &payload, &len);
 		if (rc < 0)
 			goto fail;
+		if (rc == 1 && r->rec_marker) {
+			/* A sync marker: for the reader only. */
+			r->pos = r->good_end = off + LOG_REC_HEADER + len;
+			continue;
+		}
 		if (rc == 1) {
 			r->rec_start = off;
-			r->pos = r->good_end = off + r->rec_header + len;
+			r->pos = r->good_end = off + LOG_REC_HEADER + len;
 			*ret_rec = lsm_slice_make(payload, len);
 			return 1;
 		}
@@ -737,7 +761,7 @@ int lsm_log_reader_next(lsm_log_reader *r, lsm_slice *ret_rec)
 			/* A damaged record followed only by zeros (or nothing)
 			 * is the last one, cut by a crash. */
 			if (rc == 0) {
-				int zero = reader_zero_from(r, off + r->rec_header + len);
+				int zero = reader_zero_from(r, off + LOG_REC_HEADER + len);
 				if (zero < 0) {
 					rc = zero;
 					goto fail;

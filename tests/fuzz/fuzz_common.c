@@ -130,30 +130,30 @@ uint64_t fuzz_rng_below(fuzz_rng *g, uint64_t n)
 
 /* ---- log framing -------------------------------------------------------- */
 
-size_t fuzz_log_rec_header(const uint8_t *data, size_t size)
+uint32_t fuzz_log_len_mask(const uint8_t *data, size_t size)
 {
-	return size >= FUZZ_LOG_HEADER && get_fixed32(data + 8) == 2 ? FUZZ_LOG_REC_HEADER_V2
-	                                                              : FUZZ_LOG_REC_HEADER;
+	return size >= FUZZ_LOG_HEADER && get_fixed32(data + 8) == 2 ? FUZZ_LOG_V2_LEN_MASK : UINT32_MAX;
 }
 
 void fuzz_log_fix_checksums(uint8_t *data, size_t size)
 {
-	size_t off = FUZZ_LOG_HEADER, rh = fuzz_log_rec_header(data, size);
+	size_t off = FUZZ_LOG_HEADER;
+	uint32_t mask = fuzz_log_len_mask(data, size);
 
-	while (size >= off && size - off >= rh) {
-		uint32_t len = get_fixed32(data + off + 4);
-		if (len > size - off - rh)
+	while (size >= off && size - off >= FUZZ_LOG_REC_HEADER) {
+		uint32_t len = get_fixed32(data + off + 4) & mask;
+		if (len > size - off - FUZZ_LOG_REC_HEADER)
 			break;
-		put_fixed32(data + off, lsm_checksum(data + off + 4, rh - 4 + (size_t)len));
-		off += rh + len;
+		put_fixed32(data + off, lsm_checksum(data + off + 4, 4 + (size_t)len));
+		off += FUZZ_LOG_REC_HEADER + len;
 	}
 }
 
-/* A record found in the input: its payload's place, and (version 2) its
- * synced field. */
+/* A record found in the input: its payload's place, and (version 2) the
+ * flag bits of its length field. */
 struct log_rec {
 	size_t off, len;
-	uint64_t synced;
+	uint32_t flags;
 };
 
 #define MAX_RECS 1024
@@ -161,36 +161,33 @@ struct log_rec {
 /* Splits data into header, whole records (as the lengths say, checksums not
  * looked at) and the bytes after them.  Returns the record count; *ret_tail
  * is where the bytes no record claims start. */
-static size_t log_split(const uint8_t *data, size_t size, size_t rh, struct log_rec *recs,
+static size_t log_split(const uint8_t *data, size_t size, uint32_t mask, struct log_rec *recs,
                         size_t *ret_tail)
 {
 	size_t off = FUZZ_LOG_HEADER, n = 0;
 
-	while (n < MAX_RECS && size - off >= rh) {
-		uint32_t len = get_fixed32(data + off + 4);
-		if (len > size - off - rh)
+	while (n < MAX_RECS && size - off >= FUZZ_LOG_REC_HEADER) {
+		uint32_t field = get_fixed32(data + off + 4), len = field & mask;
+		if (len > size - off - FUZZ_LOG_REC_HEADER)
 			break;
-		recs[n].off = off + rh;
+		recs[n].off = off + FUZZ_LOG_REC_HEADER;
 		recs[n].len = len;
-		recs[n].synced = rh == FUZZ_LOG_REC_HEADER_V2 ? get_fixed64(data + off + 8) : 0;
+		recs[n].flags = field & ~mask;
 		n++;
-		off += rh + len;
+		off += FUZZ_LOG_REC_HEADER + len;
 	}
 	*ret_tail = off;
 	return n;
 }
 
 /* Appends a framed record to out (room checked by the caller). */
-static size_t log_emit(uint8_t *out, size_t pos, size_t rh, uint64_t synced, const uint8_t *payload,
-                       size_t len)
+static size_t log_emit(uint8_t *out, size_t pos, uint32_t flags, const uint8_t *payload, size_t len)
 {
-	put_fixed32(out + pos + 4, (uint32_t)len);
-	if (rh == FUZZ_LOG_REC_HEADER_V2)
-		put_fixed64(out + pos + 8, synced);
+	put_fixed32(out + pos + 4, (uint32_t)len | flags);
 	if (len)
-		memcpy(out + pos + rh, payload, len);
-	put_fixed32(out + pos, lsm_checksum(out + pos + 4, rh - 4 + len));
-	return pos + rh + len;
+		memcpy(out + pos + FUZZ_LOG_REC_HEADER, payload, len);
+	put_fixed32(out + pos, lsm_checksum(out + pos + 4, 4 + len));
+	return pos + FUZZ_LOG_REC_HEADER + len;
 }
 
 size_t fuzz_log_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
@@ -199,8 +196,8 @@ size_t fuzz_log_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int
 	fuzz_rng g;
 	size_t tail, n, pick, pos, cap;
 	uint8_t *out, *payload;
-	size_t plen = 0, rh = fuzz_log_rec_header(data, size);
-	uint64_t synced = 0;
+	size_t plen = 0, rh = FUZZ_LOG_REC_HEADER;
+	uint32_t mask = fuzz_log_len_mask(data, size), flags = 0;
 	unsigned mode, copies = 1;
 
 	fuzz_rng_init(&g, seed);
@@ -212,7 +209,7 @@ size_t fuzz_log_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int
 			fuzz_log_fix_checksums(data, size);
 		return size;
 	}
-	n = log_split(data, size, rh, recs, &tail);
+	n = log_split(data, size, mask, recs, &tail);
 	if (mode == 15) {
 		/* A torn tail: cut inside the last record, or add zero fill. */
 		if (n && fuzz_rng_below(&g, 2)) {
@@ -236,7 +233,7 @@ size_t fuzz_log_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int
 	pick = n ? (size_t)fuzz_rng_below(&g, n + 1) : 0;
 	if (pick < n) {
 		plen = recs[pick].len;
-		synced = recs[pick].synced;
+		flags = recs[pick].flags;
 		memcpy(payload, data + recs[pick].off, plen);
 	}
 	/* Everything but the picked payload must still fit. */
@@ -262,9 +259,9 @@ size_t fuzz_log_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int
 	for (size_t i = 0; i <= n; i++) {
 		if (i == pick)
 			for (unsigned c = 0; c < copies; c++)
-				pos = log_emit(out, pos, rh, synced, payload, plen);
+				pos = log_emit(out, pos, flags, payload, plen);
 		else if (i < n)
-			pos = log_emit(out, pos, rh, recs[i].synced, data + recs[i].off, recs[i].len);
+			pos = log_emit(out, pos, recs[i].flags, data + recs[i].off, recs[i].len);
 	}
 	if (size > tail && pos + (size - tail) <= max_size) {
 		memmove(out + pos, data + tail, size - tail);

@@ -71,14 +71,15 @@ uint64_t fuzz_rng_next(fuzz_rng *g);
 uint64_t fuzz_rng_below(fuzz_rng *g, uint64_t n);
 
 /* log.c's framing: 16-byte header, then fixed32 checksum | fixed32 length |
- * payload per record; in version 2 (WALs) fixed64 synced before the
- * payload, which the checksum covers too. */
+ * payload per record; in version 2 (WALs) the length's top two bits are
+ * flags (a sync marker, written over zeros). */
 #define FUZZ_LOG_HEADER 16
 #define FUZZ_LOG_REC_HEADER 8
-#define FUZZ_LOG_REC_HEADER_V2 16
+#define FUZZ_LOG_V2_LEN_MASK 0x3fffffffu
 
-/* The record header size of the log in data (by its header's version). */
-size_t fuzz_log_rec_header(const uint8_t *data, size_t size);
+/* The mask that leaves a record's length of the log in data (by its
+ * header's version). */
+uint32_t fuzz_log_len_mask(const uint8_t *data, size_t size);
 
 /* Recomputes the checksum of every record whose length fits in the file,
  * walking from the header on, and stops at the first that does not. */

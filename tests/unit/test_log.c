@@ -697,7 +697,7 @@ static void test_log_crash_keeps_synced_prefix(void **state)
 
 /* ---- version 2: the WAL's framing, with zeros written ahead ---------------- */
 
-#define V2_HDR 16
+#define MARKER 16   /* a sync marker: header and 8-byte payload */
 
 static uint64_t test_file_size(const char *path)
 {
@@ -706,22 +706,16 @@ static uint64_t test_file_size(const char *path)
 	return (uint64_t)st.st_size;
 }
 
-/* Offset of record i's header in a version-2 log of these sizes. */
-static uint64_t v2_offset(const size_t *sizes, unsigned i)
-{
-	uint64_t off = 16;
-	for (unsigned k = 0; k < i; k++)
-		off += V2_HDR + sizes[k];
-	return off;
-}
-
-static void v2_add(lsm_log_writer *w, const size_t *sizes, unsigned i)
+/* Adds record i; returns the offset of its header (after the sync marker
+ * the writer puts before the first record after a sync). */
+static uint64_t v2_add(lsm_log_writer *w, const size_t *sizes, unsigned i, bool marker)
 {
 	uint8_t *rec = make_rec(i, sizes[i]);
 	uint64_t before = lsm_log_writer_size(w);
 	assert_int_equal(lsm_log_writer_add(w, rec, sizes[i]), 0);
-	assert_int_equal(lsm_log_writer_size(w), before + V2_HDR + sizes[i]);
+	assert_int_equal(lsm_log_writer_size(w), before + (marker ? MARKER : 0) + 8 + sizes[i]);
 	free(rec);
+	return before + (marker ? MARKER : 0);
 }
 
 static lsm_log_reader *v2_reader(struct fixture *fx, bool skip)
@@ -730,23 +724,26 @@ static lsm_log_reader *v2_reader(struct fixture *fx, bool skip)
 }
 
 /* Records 0-2 synced (the second sync writes zeros ahead), 3-5 written over
- * the zeros and never synced.  Returns the file's size. */
-static uint64_t v2_write(struct fixture *fx, const size_t *sizes)
+ * the zeros and never synced.  Sets off[i] to record i's header offset and
+ * returns the file's size. */
+static uint64_t v2_write(struct fixture *fx, const size_t *sizes, uint64_t *off)
 {
 	lsm_log_writer *w = NULL;
 	uint64_t size;
 
 	assert_int_equal(lsm_log_writer_open(fx->env, fx->path, LSM_LOG_KIND_WAL, &w), 0);
-	v2_add(w, sizes, 0);
+	off[0] = v2_add(w, sizes, 0, false);
 	assert_int_equal(lsm_log_writer_sync(w), 0);
-	assert_int_equal(test_file_size(fx->path), v2_offset(sizes, 1));   /* first sync: no zeros */
-	v2_add(w, sizes, 1);
-	v2_add(w, sizes, 2);
+	assert_int_equal(test_file_size(fx->path), off[0] + 8 + sizes[0]);   /* first sync: no zeros */
+	off[1] = v2_add(w, sizes, 1, true);
+	off[2] = v2_add(w, sizes, 2, false);
 	assert_int_equal(lsm_log_writer_sync(w), 0);
 	size = test_file_size(fx->path);
-	assert_int_equal(size, v2_offset(sizes, 3) + (1u << 20));
-	for (unsigned i = 3; i < 6; i++)
-		v2_add(w, sizes, i);
+	assert_int_equal(size, off[2] + 8 + sizes[2] + (1u << 20));
+	off[3] = v2_add(w, sizes, 3, true);
+	for (unsigned i = 4; i < 6; i++)
+		off[i] = v2_add(w, sizes, i, false);
+	off[6] = off[5] + 8 + sizes[5];
 	assert_int_equal(test_file_size(fx->path), size);   /* overwrites, no growth */
 	assert_int_equal(lsm_log_writer_close(w), 0);
 	return size;
@@ -756,41 +753,45 @@ static void test_log_v2_round_trip(void **state)
 {
 	struct fixture *fx = *state;
 	const size_t sizes[6] = { 100, 4096 + 40, 0, 70000, 1, 5000 };
+	uint64_t off[7];
 	uint8_t *buf;
 	size_t len;
 	lsm_log_reader *r;
 
-	v2_write(fx, sizes);
+	v2_write(fx, sizes, off);
 	slurp(fx, &buf, &len);
 	assert_memory_equal(buf, "LSMLOG\0\0\2\0\0\0\1\0\0\0", 16);
-	/* Each record says how far the log had been synced when it was
-	 * written, and its checksum covers that. */
-	const uint64_t over = 1ull << 63;   /* written over zeros ahead */
-	const uint64_t want_synced[6] = { 16, v2_offset(sizes, 1), v2_offset(sizes, 1),
-		                          v2_offset(sizes, 3) | over, v2_offset(sizes, 3) | over,
-		                          v2_offset(sizes, 3) | over };
+	/* Records written over zeros (after the second sync) have bit 30 of
+	 * their length set. */
 	for (unsigned i = 0; i < 6; i++) {
-		const uint8_t *h = buf + v2_offset(sizes, i);
-		assert_int_equal(get_fixed32(h + 4), sizes[i]);
-		assert_int_equal(get_fixed64(h + 8), want_synced[i]);
-		assert_int_equal(get_fixed32(h), lsm_checksum2(h + 4, 12, h + 16, sizes[i]));
+		const uint8_t *h = buf + off[i];
+		assert_int_equal(get_fixed32(h + 4), sizes[i] | (i >= 3 ? 1u << 30 : 0));
+		assert_int_equal(get_fixed32(h), lsm_checksum2(h + 4, 4, h + 8, sizes[i]));
 	}
+	/* The first record after each sync has a marker before it (bit 31):
+	 * how far the sync reached. */
+	const uint8_t *m = buf + off[1] - MARKER;
+	assert_int_equal(get_fixed32(m + 4), 8u | (1u << 31));
+	assert_int_equal(get_fixed64(m + 8), off[0] + 8 + sizes[0]);
+	assert_int_equal(get_fixed32(m), lsm_checksum(m + 4, 12));
+	m = buf + off[3] - MARKER;
+	assert_int_equal(get_fixed32(m + 4), 8u | (1u << 31) | (1u << 30));
+	assert_int_equal(get_fixed64(m + 8), off[2] + 8 + sizes[2]);
 	free(buf);
 
 	r = v2_reader(fx, false);
 	for (unsigned i = 0; i < 6; i++)
 		expect_rec(r, i, sizes[i]);
-	assert_int_equal(lsm_log_reader_offset(r), v2_offset(sizes, 6));
+	assert_int_equal(lsm_log_reader_offset(r), off[6]);
 	expect_end(r, 0);   /* the zeros ahead are not a torn tail */
 
-	/* Reopened, it appends in version 2 where the records end. */
+	/* Reopened, it appends in version 2 where the records end, a marker
+	 * first (the reopen synced). */
 	lsm_log_writer *w = NULL;
-	assert_int_equal(lsm_log_writer_reopen(fx->env, fx->path, LSM_LOG_KIND_WAL, v2_offset(sizes, 6),
-	                                       &w), 0);
-	assert_int_equal(test_file_size(fx->path), v2_offset(sizes, 6));
-	uint8_t *rec = make_rec(6, 33);
-	assert_int_equal(lsm_log_writer_add(w, rec, 33), 0);
-	free(rec);
+	assert_int_equal(lsm_log_writer_reopen(fx->env, fx->path, LSM_LOG_KIND_WAL, off[6], &w), 0);
+	assert_int_equal(test_file_size(fx->path), off[6]);
+	const size_t more[7] = { 0, 0, 0, 0, 0, 0, 33 };
+	v2_add(w, more, 6, true);
 	assert_int_equal(lsm_log_writer_close(w), 0);
 	r = v2_reader(fx, false);
 	for (unsigned i = 0; i < 6; i++)
@@ -805,45 +806,48 @@ static void test_log_v2_unsynced_out_of_order(void **state)
 {
 	struct fixture *fx = *state;
 	const size_t sizes[6] = { 300, 300, 300, 9000, 300, 300 };
+	uint64_t off[7];
 	uint8_t *buf, *copy;
 	size_t len;
 	lsm_log_reader *r;
 
-	v2_write(fx, sizes);
+	v2_write(fx, sizes, off);
 	slurp(fx, &buf, &len);
 	copy = malloc(len);
 	assert_non_null(copy);
 
 	/* Record 3's second page never written: zeros in its middle. */
 	memcpy(copy, buf, len);
-	memset(copy + v2_offset(sizes, 3) + 4096, 0, 4096);
+	memset(copy + off[3] + 4096, 0, 4096);
 	spit(fx, copy, len);
 	r = v2_reader(fx, false);
 	for (unsigned i = 0; i < 3; i++)
 		expect_rec(r, i, sizes[i]);
-	assert_int_equal(lsm_log_reader_offset(r), v2_offset(sizes, 3));
-	expect_end(r, len - v2_offset(sizes, 3));
+	assert_int_equal(lsm_log_reader_offset(r), off[3] - MARKER);
+	expect_end(r, len - off[3]);   /* its marker was whole */
 
-	/* Its first page never written: a zero header with records behind. */
+	/* Its first page never written (marker and header): zeros with
+	 * records behind. */
 	memcpy(copy, buf, len);
-	memset(copy + v2_offset(sizes, 3), 0, 4096);
+	memset(copy + off[3] - MARKER, 0, 4096);
 	spit(fx, copy, len);
 	r = v2_reader(fx, false);
 	for (unsigned i = 0; i < 3; i++)
 		expect_rec(r, i, sizes[i]);
-	expect_end(r, len - v2_offset(sizes, 3));
+	expect_end(r, len - (off[3] - MARKER));
 
-	/* But record 1 was synced, as record 3 says: damaged, it is damage,
-	 * named by file and offset, and skip_corrupt skips just it. */
+	/* But record 1 was synced, as the marker before record 3 says:
+	 * damaged, it is damage, named by file and offset, and skip_corrupt
+	 * skips just it. */
 	memcpy(copy, buf, len);
-	copy[v2_offset(sizes, 1) + 100] ^= 0x40;
+	copy[off[1] + 100] ^= 0x40;
 	spit(fx, copy, len);
 	r = v2_reader(fx, false);
 	expect_rec(r, 0, sizes[0]);
 	expect_err(r, -EBADMSG);
 	assert_non_null(strstr(lsm_last_error(), fx->path));
 	char where[64];
-	snprintf(where, sizeof(where), "offset %" PRIu64, v2_offset(sizes, 1));
+	snprintf(where, sizeof(where), "offset %" PRIu64, off[1]);
 	assert_non_null(strstr(lsm_last_error(), where));
 	r = v2_reader(fx, true);
 	expect_rec(r, 0, sizes[0]);
@@ -852,23 +856,24 @@ static void test_log_v2_unsynced_out_of_order(void **state)
 	assert_int_equal(lsm_log_reader_skipped(r), 1);
 	expect_end(r, 0);
 
-	/* Record 2 too, zeroed header and all (synced, as record 3 says). */
+	/* Record 2 too, zeroed header and all. */
 	memcpy(copy, buf, len);
-	memset(copy + v2_offset(sizes, 2), 0, 16);
+	memset(copy + off[2], 0, 8);
 	spit(fx, copy, len);
 	r = v2_reader(fx, false);
 	expect_rec(r, 0, sizes[0]);
 	expect_rec(r, 1, sizes[1]);
 	expect_err(r, -EBADMSG);
 
-	/* Record 5 damaged, the last: a torn tail (nothing after to say). */
+	/* Record 4 damaged, with record 5 whole behind it: never synced, over
+	 * zeros: a torn tail. */
 	memcpy(copy, buf, len);
-	copy[v2_offset(sizes, 5) + 20] ^= 1;
+	copy[off[4] + 20] ^= 1;
 	spit(fx, copy, len);
 	r = v2_reader(fx, false);
-	for (unsigned i = 0; i < 5; i++)
+	for (unsigned i = 0; i < 4; i++)
 		expect_rec(r, i, sizes[i]);
-	expect_end(r, len - v2_offset(sizes, 5));
+	expect_end(r, len - off[4]);
 
 	/* Without zeros ahead (records 1 and 2 follow the first sync, which
 	 * wrote none), records are appended as in version 1: a damaged one
@@ -876,22 +881,22 @@ static void test_log_v2_unsynced_out_of_order(void **state)
 	{
 		lsm_log_writer *w = NULL;
 		assert_int_equal(lsm_log_writer_open(fx->env, fx->path, LSM_LOG_KIND_WAL, &w), 0);
-		v2_add(w, sizes, 0);
+		off[0] = v2_add(w, sizes, 0, false);
 		assert_int_equal(lsm_log_writer_sync(w), 0);
-		v2_add(w, sizes, 1);
-		v2_add(w, sizes, 2);
+		off[1] = v2_add(w, sizes, 1, true);
+		off[2] = v2_add(w, sizes, 2, false);
 		assert_int_equal(lsm_log_writer_close(w), 0);
-		flip(fx, v2_offset(sizes, 1) + 50, 0x10);
+		flip(fx, off[1] + 50, 0x10);
 		r = v2_reader(fx, false);
 		expect_rec(r, 0, sizes[0]);
 		expect_err(r, -EBADMSG);
 		/* The same damage in the last record is a torn tail. */
-		flip(fx, v2_offset(sizes, 1) + 50, 0x10);
-		flip(fx, v2_offset(sizes, 2) + 50, 0x10);
+		flip(fx, off[1] + 50, 0x10);
+		flip(fx, off[2] + 50, 0x10);
 		r = v2_reader(fx, false);
 		expect_rec(r, 0, sizes[0]);
 		expect_rec(r, 1, sizes[1]);
-		expect_end(r, V2_HDR + sizes[2]);
+		expect_end(r, 8 + sizes[2]);
 	}
 
 	/* A version-1 WAL (an older store's) still reads. */

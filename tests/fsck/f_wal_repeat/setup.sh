@@ -8,16 +8,21 @@ python3 - "$STORE/$(newest wal)" <<'PY'
 import struct, sys
 path = sys.argv[1]
 b = open(path, "rb").read()
-# Version 2 records have a 16-byte header (checksum, length, synced), version
-# 1 an 8-byte one; zeros written ahead may follow the last record.
-rh = 16 if struct.unpack_from("<I", b, 8)[0] == 2 else 8
+# Version 2 (WALs) keeps flags in the length's top two bits: bit 31 marks a
+# sync marker, which is not a write; zeros written ahead may follow the last
+# record.
+mask = 0x3fffffff if struct.unpack_from("<I", b, 8)[0] == 2 else 0xffffffff
 p, last = 16, None
-while p + rh <= len(b):
-    s, n = struct.unpack_from("<II", b, p)
-    if s == 0 and n == 0:
+while p + 8 <= len(b):
+    s, f = struct.unpack_from("<II", b, p)
+    if s == 0 and f == 0:
         break
-    last, p = (p, p + rh + n), p + rh + n
+    n = f & mask
+    if not f & 0x80000000 or mask == 0xffffffff:
+        last = (p, p + 8 + n)
+    p += 8 + n
+end = p
 with open(path, "r+b") as f:
-    f.seek(last[1])
+    f.seek(end)
     f.write(b[last[0]:last[1]])
 PY
