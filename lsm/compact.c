@@ -10,7 +10,11 @@
  * shadow the newer versions moved down).  Level n takes one file, round robin
  * by key, plus the files of level n + 1 it overlaps.  A compaction of level n
  * busies levels n and n + 1, so compactions of disjoint level pairs run in
- * parallel on the background threads.
+ * parallel on the background threads.  Since a level-0 compaction rewrites
+ * all of level 1 it overlaps (with scattered keys, all of it), the defaults
+ * take level 0 in batches of 8 files and size level 1 to about one batch
+ * (lsm.h says why): fewer rewrites of level 1 per byte brought down, and
+ * denser level-1 files pushed to level 2.
  *
  * Merge rules (the newest version visible to any reader must survive): for
  * each user key the versions arrive newest first; a version is dropped when a
@@ -281,6 +285,35 @@ static void compaction_free(lsm_compaction *c)
 	free(c);
 }
 
+static int cmp_smallest(const void *a, const void *b)
+{
+	const lsm_file_meta *x = *(lsm_file_meta *const *)a, *y = *(lsm_file_meta *const *)b;
+
+	return lsm_slice_cmp(lsm_ikey_user(meta_smallest(x)), lsm_ikey_user(meta_smallest(y)));
+}
+
+/* Whether no two files of l share a user key, so that, with nothing of the
+ * next level in their range, all of them can move down as they are: level-0
+ * tables of keys written in order (fillseq, a log, a bulk load) go down
+ * without a rewrite, as LevelDB moves a single table.  False on ENOMEM. */
+static bool disjoint(const lsm_file_list *l)
+{
+	lsm_file_meta **v;
+	bool ok = true;
+
+	if (l->n <= 1)
+		return true;
+	v = malloc((size_t)l->n * sizeof(*v));
+	if (!v)
+		return false;
+	memcpy(v, l->v, (size_t)l->n * sizeof(*v));
+	qsort(v, (size_t)l->n, sizeof(*v), cmp_smallest);
+	for (int i = 0; ok && i + 1 < l->n; i++)
+		ok = lsm_slice_cmp(lsm_ikey_user(meta_largest(v[i])), lsm_ikey_user(meta_smallest(v[i + 1]))) < 0;
+	free(v);
+	return ok;
+}
+
 /* Fills inputs[1] and grandparents from inputs[0], checks nothing involved
  * is busy, and marks everything.  REQUIRES: mu. */
 static lsm_compaction *setup(lsm_db *db, lsm_compaction *c)
@@ -302,7 +335,7 @@ static lsm_compaction *setup(lsm_db *db, lsm_compaction *c)
 		compaction_free(c);
 		return NULL;
 	}
-	c->trivial_move = c->inputs[0].n == 1 && c->inputs[1].n == 0 &&
+	c->trivial_move = c->inputs[1].n == 0 && disjoint(&c->inputs[0]) &&
 	                  list_bytes(&c->grandparents) <= 10 * (uint64_t)db->opt.target_file_size;
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < c->inputs[k].n; i++)
@@ -564,14 +597,14 @@ static void finish(lsm_db *db, lsm_compaction *c)
 
 static int trivial_move(lsm_db *db, lsm_compaction *c)
 {
-	lsm_file_meta *f = c->inputs[0].v[0];
 	lsm_version_edit edit;
-	int r;
+	int r = 0;
 
-	/* The same meta moves down: one meta per file number keeps the
+	/* The same metas move down: one meta per file number keeps the
 	 * per-file reference count (and so obsolete-file deletion) exact. */
 	lsm_edit_init(&edit);
-	r = lsm_edit_add_file(&edit, c->level + 1, f);
+	for (int i = 0; r == 0 && i < c->inputs[0].n; i++)
+		r = lsm_edit_add_file(&edit, c->level + 1, c->inputs[0].v[i]);
 	pthread_mutex_lock(&db->mu);
 	if (r == 0)
 		r = install(db, c, &edit);

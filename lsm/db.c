@@ -49,11 +49,13 @@ void lsm_options_init(lsm_options *opt)
 	opt->block_cache_size = 8u << 20;
 	opt->max_open_files = 1000;
 	opt->target_file_size = 2u << 20;
-	opt->max_bytes_for_level_base = 10u << 20;
+	/* Level 0 compacts in batches of 8 memtables, and level 1 holds about
+	 * one such batch (8 x 4 MiB): see lsm.h for why both. */
+	opt->max_bytes_for_level_base = 32u << 20;
 	opt->level_size_ratio = 10;
-	opt->l0_compaction_trigger = 4;
-	opt->l0_slowdown_trigger = 8;
-	opt->l0_stop_trigger = 12;
+	opt->l0_compaction_trigger = 8;
+	opt->l0_slowdown_trigger = 16;
+	opt->l0_stop_trigger = 24;
 	opt->background_threads = 2;
 	opt->value_threshold = 4096;
 	opt->wal_inline_max = 0;

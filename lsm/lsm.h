@@ -70,11 +70,31 @@ typedef struct lsm_options {
 	size_t block_cache_size;     /* bytes of uncompressed blocks cached.  Default: 8 MiB */
 	int max_open_files;          /* table files kept open.  Default: 1000 */
 	size_t target_file_size;     /* SSTable size compaction aims for.  Default: 2 MiB */
-	uint64_t max_bytes_for_level_base; /* level 1 size limit.  Default: 10 MiB */
+	/* Level 0 and level 1 are sized together.  Level-0 files each span
+	 * (nearly) the whole key space, so a level-0 compaction rewrites all of
+	 * level 1 it overlaps, usually all of it: it writes about
+	 * 1 + L1 / (level-0 bytes taken) per byte it brings down, and taking
+	 * more files at once makes that cheaper.  A level-1 file pushed to
+	 * level 2 rewrites the level-2 bytes under its key range, about
+	 * 1 + L2 / L1 per byte, and a bigger level 1 makes that cheaper.  So
+	 * level 0 compacts in batches of 8 memtables rather than LevelDB's 4
+	 * (half as many full rewrites of level 1), and level 1 is about the
+	 * size of one such batch, l0_compaction_trigger x write_buffer_size
+	 * (RocksDB's rule for its base level), rather than LevelDB's 10 MiB:
+	 * a level-0 compaction then writes about twice what it brings down, and
+	 * a level-1 push rewrites a third as many level-2 bytes per byte.  With
+	 * 4 files into 10 MiB, liblsm wrote more than LevelDB, whose single
+	 * compaction thread lags and so gets bigger batches by accident.
+	 * Raise max_bytes_for_level_base with write_buffer_size or
+	 * l0_compaction_trigger.  The price: reads consult up to 7 level-0
+	 * files at rest (bloom filters in memory screen them), level-0
+	 * compactions are twice as large, and up to 8 memtables of overwritten
+	 * versions wait in level 0 to be dropped. */
+	uint64_t max_bytes_for_level_base; /* level 1 size limit.  Default: 32 MiB */
 	int level_size_ratio;        /* each level is this many times the one above.  Default: 10 */
-	int l0_compaction_trigger;   /* level-0 files that start a compaction.  Default: 4 */
-	int l0_slowdown_trigger;     /* level-0 files at which each write is delayed 1 ms.  Default: 8 */
-	int l0_stop_trigger;         /* level-0 files at which writes wait for compaction.  Default: 12 */
+	int l0_compaction_trigger;   /* level-0 files that start a compaction.  Default: 8 */
+	int l0_slowdown_trigger;     /* level-0 files at which each write is delayed 1 ms.  Default: 16 */
+	int l0_stop_trigger;         /* level-0 files at which writes wait for compaction.  Default: 24 */
 	int background_threads;      /* compaction threads (flushes have their own).  Default: 2 */
 	size_t value_threshold;      /* values of at least this many bytes are stored in the value
 	                                log and only a pointer in the tree (WiscKey), so compaction
