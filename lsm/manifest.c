@@ -151,10 +151,21 @@ int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, 
 	lsm_log_reader_close(rd);
 	if (r == 0 && (!have_log || !have_next || !have_seq))
 		r = lsm_errf(-EUCLEAN, "%s: no complete starting edit (log number, next file, sequence)", path);
+	/* next_file is past every number in use (the tables listed, this
+	 * manifest), whatever the edits said. */
+	for (int level = 0; r == 0 && v && level < LSM_MAX_LEVELS; level++)
+		for (int i = 0; i < v->files[level].n; i++)
+			if (v->files[level].v[i]->number >= ret->next_file &&
+			    v->files[level].v[i]->number < UINT64_MAX)
+				ret->next_file = v->files[level].v[i]->number + 1;
+	if (r == 0 && ret->manifest_number >= ret->next_file && ret->manifest_number < UINT64_MAX)
+		ret->next_file = ret->manifest_number + 1;
 	/* Counters no store can reach are damage.  A file number near 2^64
 	 * would make next_file wrap (new files taking live files' numbers) or
 	 * name a manifest that CURRENT's parser refuses; a sequence above
-	 * LSM_MAX_SEQ does not fit in an internal key's trailer. */
+	 * LSM_MAX_SEQ does not fit in an internal key's trailer.  Checked
+	 * after the adjustment above: the next manifest takes next_file's
+	 * number, and must recover too. */
 	if (r == 0 && (ret->next_file >= MANIFEST_MAX_FILE_NUMBER || ret->last_seq > LSM_MAX_SEQ))
 		r = lsm_errf(-EUCLEAN, "%s: next file number %llu or last sequence %llu out of range", path,
 		             (unsigned long long)ret->next_file, (unsigned long long)ret->last_seq);
@@ -172,12 +183,6 @@ int lsm_manifest_recover(lsm_env *env, const char *dir, const lsm_options *opt, 
 		ret->garbage.v = NULL;
 		return r;
 	}
-	for (int level = 0; level < LSM_MAX_LEVELS; level++)
-		for (int i = 0; i < v->files[level].n; i++)
-			if (v->files[level].v[i]->number >= ret->next_file)
-				ret->next_file = v->files[level].v[i]->number + 1;
-	if (ret->manifest_number >= ret->next_file)
-		ret->next_file = ret->manifest_number + 1;
 	ret->version = v;
 	return 0;
 }

@@ -626,6 +626,17 @@ static void test_manifest_recover_bumps_next_file(void **state)
 	assert_int_equal(st.next_file, 1234568);
 	assert_int_equal(st.last_seq, 0);
 	free_version(st.version);
+
+	/* A manifest whose own number would push next_file out of range is
+	 * damage, not a store whose next manifest (numbered next_file) fails
+	 * to recover (found by fuzz_manifest). */
+	lsm_log_writer_close(create(fx, (UINT64_C(1) << 63) - 1, NULL, 0, 2, 0));
+	assert_int_equal(lsm_manifest_recover(fx->env, fx->dir, &fx->opt, &st), -EUCLEAN);
+	assert_non_null(strstr(lsm_last_error(), "out of range"));
+	lsm_log_writer_close(create(fx, (UINT64_C(1) << 63) - 2, NULL, 0, 2, 0));
+	recover_ok(fx, &st);
+	assert_int_equal(st.next_file, (UINT64_C(1) << 63) - 1);
+	free_version(st.version);
 	free_version(v);
 }
 
