@@ -81,6 +81,21 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_END
 };
 
+/* A decimal number from 0 to max, digits only.  Returns 0 and *ret, or
+ * -EINVAL. */
+static int parse_uint(const char *s, unsigned int max, unsigned int *ret)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end != '\0' || errno || v > max)
+		return -EINVAL;
+	*ret = (unsigned int)v;
+	return 0;
+}
+
 /* "64M", "1g", "4096": bytes with an optional binary suffix.  Returns 0 and
  * *ret, or -EINVAL. */
 static int parse_size(const char *s, size_t *ret)
@@ -161,33 +176,23 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			return -1;
 		}
 		return 0;
-	case KEY_COMMIT: {
-		unsigned long v;
-
-		errno = 0;
-		v = strtoul(val, &end, 10);
-		if (*val < '0' || *val > '9' || *end != '\0' || errno || v > 86400) {
+	case KEY_COMMIT:
+		if (parse_uint(val, 86400, &cfg->commit_secs) < 0) {
 			fprintf(stderr, "lsmfs: -o commit=%s: expected a number of seconds "
 			        "(0..86400, 0 for the default %d)\n", val, LSMFS_COMMIT_DEFAULT);
 			ps->bad = 1;
 			return -1;
 		}
-		cfg->commit_secs = v ? (unsigned int)v : LSMFS_COMMIT_DEFAULT;
+		if (cfg->commit_secs == 0)
+			cfg->commit_secs = LSMFS_COMMIT_DEFAULT;
 		return 0;
-	}
-	case KEY_SPIN: {
-		unsigned long v;
-
-		errno = 0;
-		v = strtoul(val, &end, 10);
-		if (*val < '0' || *val > '9' || *end != '\0' || errno || v > 100000) {
+	case KEY_SPIN:
+		if (parse_uint(val, 100000, &cfg->spin_us) < 0) {
 			fprintf(stderr, "lsmfs: -o spin_us=%s: expected microseconds (0..100000)\n", val);
 			ps->bad = 1;
 			return -1;
 		}
-		cfg->spin_us = (unsigned int)v;
 		return 0;
-	}
 	case KEY_CACHE_SIZE:
 		if (parse_size(val, &cfg->cache_size) < 0) {
 			fprintf(stderr, "lsmfs: -o cache_size=%s: expected a size such as 64M\n", val);

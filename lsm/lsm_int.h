@@ -217,7 +217,9 @@ int lsm_batch_insert(const uint8_t *rep, size_t len, lsm_memtable *m);
  * fixed32 kind) followed by records:
  *     fixed32 checksum | fixed32 length | payload[length]
  * checksum = lsm_checksum2(length field, payload).  Writers append whole
- * records with one write each.  See docs/FORMAT.md. */
+ * records with one write each.  WALs are version 2: the length's top bits
+ * flag sync markers and records written over zeros written ahead (log.c).
+ * See docs/FORMAT.md. */
 #define LSM_LOG_KIND_WAL      1
 #define LSM_LOG_KIND_MANIFEST 2
 typedef struct lsm_log_writer lsm_log_writer;

@@ -263,22 +263,50 @@ static void test_gc_power_cuts(void **state)
  * the segment holding its value.  The pass must wait for the write: judged
  * by its key's newest pointer before the write lands, the value is garbage,
  * and the segment would be removed under a pointer about to be published. */
+/* A write hook of the fault env that stalls the first write, once armed,
+ * to a file whose name ends in suffix (only from thread writer, if
+ * one_thread), and tells the test it has. */
 struct stall {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	const char *suffix;
+	bool one_thread;
 	pthread_t writer;
 	bool armed, entered;
 };
 
+static void stall_init(struct stall *s, const char *suffix, bool one_thread)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->suffix = suffix;
+	s->one_thread = one_thread;
+}
+
+static void stall_wait_entered(struct stall *s)
+{
+	pthread_mutex_lock(&s->mu);
+	while (!s->entered)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void stall_done(struct stall *s)
+{
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+}
+
 static void stall_hook(void *arg, const char *path)
 {
 	struct stall *s = arg;
-	size_t n = strlen(path);
+	size_t n = strlen(path), m = strlen(s->suffix);
 
-	if (n < 4 || strcmp(path + n - 4, ".wal") != 0)
+	if (n < m || strcmp(path + n - m, s->suffix) != 0)
 		return;
 	pthread_mutex_lock(&s->mu);
-	bool mine = s->armed && pthread_equal(s->writer, pthread_self());
+	bool mine = s->armed && (!s->one_thread || pthread_equal(s->writer, pthread_self()));
 	if (mine) {
 		s->armed = false;
 		s->entered = true;
@@ -328,14 +356,13 @@ static void test_gc_write_in_flight(void **state)
 {
 	(void)state;
 	lsm_env *mem = env_mem_new(), *fe = env_fault_new(mem);
-	struct stall st = { .armed = false };
+	struct stall st;
 	struct late_write w = { .stall = &st };
 	pthread_t t;
 	lsm_options o;
 	char k[16], v[VSIZE];
 
-	pthread_mutex_init(&st.mu, NULL);
-	pthread_cond_init(&st.cv, NULL);
+	stall_init(&st, ".wal", true);
 	small_options(&o);
 	o.env = fe;
 	/* One segment holds everything: the active one, with garbage (round 1,
@@ -357,10 +384,7 @@ static void test_gc_write_in_flight(void **state)
 
 	env_fault_set_write_hook(fe, stall_hook, &st);
 	assert_int_equal(pthread_create(&t, NULL, late_writer, &w), 0);
-	pthread_mutex_lock(&st.mu);
-	while (!st.entered)
-		pthread_cond_wait(&st.cv, &st.mu);
-	pthread_mutex_unlock(&st.mu);
+	stall_wait_entered(&st);
 	/* The late value is in the active segment; its WAL record is not yet
 	 * written.  Seal, collect, flush and remove what is unreachable. */
 	assert_true(lsm_gc(w.db) > 0);
@@ -386,8 +410,7 @@ static void test_gc_write_in_flight(void **state)
 	assert_int_equal(lsm_close(w.db), 0);
 	env_fault_free(fe);
 	env_mem_free(mem);
-	pthread_mutex_destroy(&st.mu);
-	pthread_cond_destroy(&st.cv);
+	stall_done(&st);
 }
 
 /* A flush that moves values the WAL kept inline (wal_inline_max) to the
@@ -395,31 +418,6 @@ static void test_gc_write_in_flight(void **state)
  * segment holding those values.  Until the table is installed nothing points
  * at them, so a pass would take them for garbage: GC must leave the segment
  * to a later pass. */
-struct sst_stall {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool armed, entered;
-};
-
-static void sst_stall_hook(void *arg, const char *path)
-{
-	struct sst_stall *s = arg;
-	size_t n = strlen(path);
-
-	if (n < 4 || strcmp(path + n - 4, ".sst") != 0)
-		return;
-	pthread_mutex_lock(&s->mu);
-	bool mine = s->armed;
-	if (mine) {
-		s->armed = false;
-		s->entered = true;
-		pthread_cond_broadcast(&s->cv);
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (mine)
-		usleep(300 * 1000);     /* long enough for the pass to run ahead */
-}
-
 struct flusher {
 	lsm_db *db;
 	int r;
@@ -454,15 +452,14 @@ static void test_gc_flush_in_flight(void **state)
 {
 	(void)state;
 	lsm_env *mem = env_mem_new(), *fe = env_fault_new(mem);
-	struct sst_stall st = { .armed = false };
+	struct stall st;
 	struct flusher f;
 	lsm_batch *b;
 	pthread_t t;
 	lsm_options o;
 	char k[16], v[VSIZE];
 
-	pthread_mutex_init(&st.mu, NULL);
-	pthread_cond_init(&st.cv, NULL);
+	stall_init(&st, ".sst", false);
 	small_options(&o);
 	o.env = fe;
 	o.write_buffer_size = 4 << 20;
@@ -496,15 +493,12 @@ static void test_gc_flush_in_flight(void **state)
 	assert_int_equal(lsm_get_stats(f.db, &after), 0);
 	assert_int_equal(after.vlog_bytes_written, before.vlog_bytes_written);
 
-	env_fault_set_write_hook(fe, sst_stall_hook, &st);
+	env_fault_set_write_hook(fe, stall_hook, &st);
 	pthread_mutex_lock(&st.mu);
 	st.armed = true;
 	pthread_mutex_unlock(&st.mu);
 	assert_int_equal(pthread_create(&t, NULL, flusher_main, &f), 0);
-	pthread_mutex_lock(&st.mu);
-	while (!st.entered)
-		pthread_cond_wait(&st.cv, &st.mu);
-	pthread_mutex_unlock(&st.mu);
+	stall_wait_entered(&st);
 	/* The flush has put the late values in the active segment; its table
 	 * is not installed.  Seal, collect, flush and remove what is
 	 * unreachable. */
@@ -526,8 +520,7 @@ static void test_gc_flush_in_flight(void **state)
 	assert_int_equal(lsm_close(f.db), 0);
 	env_fault_free(fe);
 	env_mem_free(mem);
-	pthread_mutex_destroy(&st.mu);
-	pthread_cond_destroy(&st.cv);
+	stall_done(&st);
 }
 
 int main(void)
