@@ -221,7 +221,7 @@ int fs_setattr(struct fs *fs, const struct fs_cred *cred, uint64_t ino, const st
 
 	if (to_set & (FS_SET_ATTR_MODE | FS_SET_ATTR_UID | FS_SET_ATTR_GID | FS_SET_ATTR_SIZE |
 	              FS_SET_ATTR_ATIME | FS_SET_ATTR_MTIME | FS_SET_ATTR_ATIME_NOW |
-	              FS_SET_ATTR_MTIME_NOW | FS_SET_ATTR_CTIME)) {
+	              FS_SET_ATTR_MTIME_NOW | FS_SET_ATTR_CTIME | FS_SET_ATTR_KILL_SUIDGID)) {
 		r = fs_check_rw(fs);
 		if (r < 0)
 			return r;
@@ -240,6 +240,8 @@ int fs_setattr(struct fs *fs, const struct fs_cred *cred, uint64_t ino, const st
 
 	if (to_set & (FS_SET_ATTR_UID | FS_SET_ATTR_GID)) {
 		r = set_owner(cred, rec, attr, to_set);
+		if (r == 0)
+			r = fs_kill_caps(&t, ip);
 		if (r < 0)
 			goto out_abort;
 	}
@@ -272,11 +274,21 @@ int fs_setattr(struct fs *fs, const struct fs_cred *cred, uint64_t ino, const st
 		if (r < 0)
 			goto out_abort;
 		r = fs_file_truncate(&t, ip, (uint64_t)attr->st_size);
+		if (r == 0)
+			r = fs_kill_caps(&t, ip);
 		if (r < 0)
 			goto out_abort;
 		if (!(to_set & FS_SET_ATTR_MODE))
 			fs_kill_suid(cred, rec);
 		rec->mtime = t.now;
+	}
+	if ((to_set & FS_SET_ATTR_KILL_SUIDGID) && !S_ISDIR(rec->mode)) {
+		rec->mode &= ~(uint32_t)S_ISUID;
+		if ((rec->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+			rec->mode &= ~(uint32_t)S_ISGID;
+		r = fs_kill_caps(&t, ip);
+		if (r < 0)
+			goto out_abort;
 	}
 	if (to_set & (FS_SET_ATTR_ATIME | FS_SET_ATTR_ATIME_NOW)) {
 		r = set_time(cred, &old, &rec->atime, &attr->st_atim,

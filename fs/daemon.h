@@ -12,6 +12,8 @@
 
 #define FUSE_USE_VERSION 312   /* libfuse 3.12 or newer: fuse_loop_cfg_*, max_threads */
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "fs.h"
 
@@ -51,11 +53,28 @@ struct lsmfs_config {
 	struct fuse_conn_info_opts *conn_opts; /* libfuse's -o max_write=, readdirplus= ... */
 };
 
+/* What transport.c learns and decides about the connection. */
+struct lsmfs_transport {
+	bool want_killpriv_v2;     /* ask for FUSE_HANDLE_KILLPRIV_V2 if offered */
+	bool init_answered;        /* the INIT reply went out */
+	uint64_t init_unique;      /* the INIT request's id, 0 before it came */
+	uint32_t kernel_flags;     /* what the kernel offered in INIT */
+	bool killpriv_v2;          /* negotiated: the core clears set-id and caps */
+};
+
 /* The session's userdata: everything a handler needs. */
 struct lsmfs_daemon {
 	struct fs *fs;
 	const struct lsmfs_config *cfg;
+	struct fuse_session *se;   /* for notifications to the kernel */
+	struct lsmfs_transport transport;
 };
+
+/* from transport.c */
+
+/* Routes the session's reads and writes of /dev/fuse through transport.c.
+ * Call after fuse_session_mount, before the loop.  Returns 0 or -errno. */
+int lsmfs_transport_start(struct fuse_session *se, struct lsmfs_daemon *d);
 
 /* from loop.c */
 

@@ -116,6 +116,8 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 		r = fs_file_truncate(&t, ip, end);
 	else
 		r = punch(&t, ip, (uint64_t)off, end);
+	if (r == 0)
+		r = fs_kill_caps(&t, ip);
 	if (r < 0) {
 		fs_txn_abort(&t);
 		goto out;

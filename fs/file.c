@@ -424,6 +424,11 @@ uint64_t fs_file_ino(const struct fs_file *fh)
 	return fh->ip->ino;
 }
 
+bool fs_file_take_setid_cleared(struct fs_file *fh)
+{
+	return atomic_exchange(&fh->setid_cleared, false);
+}
+
 int fs_open(struct fs *fs, const struct fs_cred *cred, uint64_t ino, int flags,
             struct fs_file **ret_fh)
 {
@@ -460,6 +465,8 @@ int fs_open(struct fs *fs, const struct fs_cred *cred, uint64_t ino, int flags,
 			struct fs_inode_rec *rec = fs_txn_rec(&t, ip);
 
 			r = fs_file_truncate(&t, ip, 0);
+			if (r == 0)
+				r = fs_kill_caps(&t, ip);
 			fs_kill_suid(cred, rec);
 			rec->mtime = rec->ctime = t.now;
 			if (r == 0)
@@ -561,9 +568,11 @@ ssize_t fs_read(struct fs *fs, struct fs_file *fh, void *buf, size_t size, off_t
 
 /* The write itself, with its side effects, for write and copy_file_range.
  * REQUIRES: ip's stripe exclusive. */
-static ssize_t write_locked(struct fs *fs, const struct fs_cred *cred, struct inode *ip,
+static ssize_t write_locked(struct fs *fs, const struct fs_cred *cred, struct fs_file *fh,
                             const void *buf, size_t size, uint64_t off)
 {
+	struct inode *ip = fh->ip;
+	uint32_t setid;
 	struct fs_inode_rec *rec;
 	struct txn t;
 	int r;
@@ -577,14 +586,21 @@ static ssize_t write_locked(struct fs *fs, const struct fs_cred *cred, struct in
 		return r;
 	rec = fs_txn_rec(&t, ip);
 	r = write_txn(&t, ip, buf, size, off);
+	if (r == 0)
+		r = fs_kill_caps(&t, ip);
 	if (r < 0) {
 		fs_txn_abort(&t);
 		return r;
 	}
 	fs_kill_suid(cred, rec);
 	rec->mtime = rec->ctime = t.now;
+	setid = (ip->rec.mode ^ rec->mode) & (S_ISUID | S_ISGID);
 	r = fs_txn_commit(&t);
-	return r < 0 ? r : (ssize_t)size;
+	if (r < 0)
+		return r;
+	if (setid)
+		atomic_store(&fh->setid_cleared, true);
+	return (ssize_t)size;
 }
 
 ssize_t fs_write(struct fs *fs, const struct fs_cred *cred, struct fs_file *fh,
@@ -605,7 +621,7 @@ ssize_t fs_write(struct fs *fs, const struct fs_cred *cred, struct fs_file *fh,
 	fs_lockset_lock(fs, &ls);
 	if (fh->flags & O_APPEND)
 		off = (off_t)fh->ip->rec.size;
-	r = write_locked(fs, cred, fh->ip, buf, size, (uint64_t)off);
+	r = write_locked(fs, cred, fh, buf, size, (uint64_t)off);
 	fs_lockset_unlock(fs, &ls);
 	return r;
 }
@@ -653,7 +669,7 @@ ssize_t fs_copy_file_range(struct fs *fs, const struct fs_cred *cred,
 	}
 	r = read_locked(fs, in, buf, len, (uint64_t)off_in);
 	if (r > 0)
-		r = write_locked(fs, cred, out, buf, (size_t)r, (uint64_t)off_out);
+		r = write_locked(fs, cred, fh_out, buf, (size_t)r, (uint64_t)off_out);
 out:
 	fs_lockset_unlock(fs, &ls);
 	free(buf);

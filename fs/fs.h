@@ -55,6 +55,7 @@
 #define LSMFS_FS_H
 
 #include <fcntl.h>          /* O_*, FALLOC_FL_* (with _GNU_SOURCE) */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>          /* RENAME_NOREPLACE, RENAME_EXCHANGE (glibc, _GNU_SOURCE) */
@@ -162,6 +163,11 @@ struct fs_info {
 #define FS_SET_ATTR_ATIME_NOW (1 << 7)   /* atime to now */
 #define FS_SET_ATTR_MTIME_NOW (1 << 8)   /* mtime to now */
 #define FS_SET_ATTR_CTIME     (1 << 10)  /* ctime to attr->st_ctim */
+/* Clear S_ISUID, S_ISGID with group execute, and security.capability,
+ * whoever asks: the kernel's FATTR_KILL_SUIDGID (libfuse's
+ * FUSE_SET_ATTR_KILL_SUID), sent before a write by a caller without
+ * CAP_FSETID when the daemon handles privilege clearing. */
+#define FS_SET_ATTR_KILL_SUIDGID (1 << 11)
 
 /* ---- the store ------------------------------------------------------- */
 
@@ -306,6 +312,11 @@ int fs_open(struct fs *fs, const struct fs_cred *cred, uint64_t ino, int flags,
 /* The inode a handle is open on. */
 uint64_t fs_file_ino(const struct fs_file *fh);
 
+/* Whether a write or copy_file_range through fh cleared S_ISUID/S_ISGID
+ * since the last call: the daemon then tells the kernel that its cached
+ * mode is stale.  Resets the answer. */
+bool fs_file_take_setid_cleared(struct fs_file *fh);
+
 /* Reads up to size bytes at off into buf; holes read as zeros.  Updates
  * atime per the atime mount option.  Returns the count (short only at end
  * of file), or -EBADF if fh is write-only. */
@@ -313,7 +324,9 @@ ssize_t fs_read(struct fs *fs, struct fs_file *fh, void *buf, size_t size, off_t
 
 /* Writes size bytes from buf at off (at the end of file for an O_APPEND
  * handle).  Clears S_ISUID (and S_ISGID with group execute) unless cred is
- * root (cred NULL: the kernel cleared them already).  Updates mtime and
+ * root (cred NULL: the kernel cleared them already), and removes the
+ * security.capability xattr whoever writes, as truncation and chown also do
+ * (the daemon asks the kernel to leave both to it).  Updates mtime and
  * ctime.  Returns size, or -EBADF (read-only handle), -EFBIG, -EINVAL (off
  * negative). */
 ssize_t fs_write(struct fs *fs, const struct fs_cred *cred, struct fs_file *fh,

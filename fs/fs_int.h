@@ -21,6 +21,7 @@
 #define LSMFS_FS_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "errmsg.h"
@@ -86,6 +87,7 @@ struct fs {
 struct fs_file {
 	struct inode *ip;          /* pinned by nopen */
 	int flags;                 /* open(2) flags */
+	atomic_bool setid_cleared; /* a write through it cleared S_ISUID/S_ISGID */
 	struct fs_file *prev_h, *next_h; /* fs->handles_mu */
 };
 
@@ -234,6 +236,12 @@ struct txn_inode *fs_txn_slot(struct txn *t, struct inode *ip);
 void fs_txn_set_idata(struct txn *t, struct inode *ip, uint8_t *data, size_t len);
 int fs_txn_put(struct txn *t, const void *k, size_t kl, const void *v, size_t vl);
 int fs_txn_del(struct txn *t, const void *k, size_t kl);
+
+/* Removes ip's security.capability in t, as Linux does whoever writes,
+ * truncates or chowns a file: a capability granted to a program must not
+ * outlive its contents or owner.  Nothing to look up for an inode without
+ * xattrs.  REQUIRES: ip's stripe exclusive. */
+int fs_kill_caps(struct txn *t, struct inode *ip);
 /* Encodes the records, writes the batch, and on success updates the cache.
  * Ends the transaction either way. */
 int fs_txn_commit(struct txn *t);

@@ -292,6 +292,7 @@ static int serve(struct lsmfs_config *cfg, struct fuse_args *args, int status_fd
 		fprintf(stderr, "lsmfs: cannot start the FUSE session (see the message above)\n");
 		goto fail_store;
 	}
+	d.se = se;
 	if (fuse_set_signal_handlers(se) != 0) {
 		fprintf(stderr, "lsmfs: cannot install signal handlers\n");
 		goto fail_session;
@@ -299,6 +300,11 @@ static int serve(struct lsmfs_config *cfg, struct fuse_args *args, int status_fd
 	if (fuse_session_mount(se, cfg->mountpoint) != 0) {
 		fprintf(stderr, "lsmfs: cannot mount on %s (see the message above)\n", cfg->mountpoint);
 		goto fail_signals;
+	}
+	r = lsmfs_transport_start(se, &d);
+	if (r != 0) {
+		fprintf(stderr, "lsmfs: cannot set up the FUSE device: %s\n", strerror(r < 0 ? -r : EINVAL));
+		goto fail_mount;
 	}
 	if (!cfg->read_only && !cfg->sync_always) {
 		r = committer_start(&com, d.fs, cfg->commit_secs);

@@ -88,15 +88,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
 	const int known = FS_SET_ATTR_MODE | FS_SET_ATTR_UID | FS_SET_ATTR_GID | FS_SET_ATTR_SIZE |
 	                  FS_SET_ATTR_ATIME | FS_SET_ATTR_MTIME | FS_SET_ATTR_ATIME_NOW |
-	                  FS_SET_ATTR_MTIME_NOW | FS_SET_ATTR_CTIME;
+	                  FS_SET_ATTR_MTIME_NOW | FS_SET_ATTR_CTIME | FS_SET_ATTR_KILL_SUIDGID;
 	struct lsmfs_daemon *d = req_daemon(req);
 	struct fs_file *fh = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
 	struct req_cred rc;
 	struct stat st;
 	int r;
 
-	/* The kill-suid bits are left out: the core clears S_ISUID/S_ISGID
-	 * itself on chown and truncate, as its setattr documents. */
+	/* The kernel asks to clear set-id bits (FUSE_SET_ATTR_KILL_SUID, its
+	 * FATTR_KILL_SUIDGID) before a write when the daemon handles
+	 * privilege clearing (transport.c); on chown and truncate the core
+	 * clears them itself, as its setattr documents. */
 	lsmfs_cred_init(req, &rc, 1);
 	r = fs_setattr(d->fs, &rc.cred, ino, attr, to_set & known, fh, &st);
 	lsmfs_cred_done(&rc);
@@ -317,6 +319,18 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* A write that cleared set-id bits leaves the kernel's cached mode stale:
+ * it invalidates only size and times after a write, since without
+ * FUSE_HANDLE_KILLPRIV_V2 it clears the bits itself beforehand, through a
+ * SETATTR whose reply it caches.  So the attributes are dropped here, before
+ * the reply (offset -1: attributes only, no pages, so nothing waits on the
+ * write in progress). */
+static void invalidate_if_setid_cleared(struct lsmfs_daemon *d, struct fs_file *fh)
+{
+	if (fs_file_take_setid_cleared(fh))
+		fuse_lowlevel_notify_inval_inode(d->se, fs_file_ino(fh), -1, 0);
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
@@ -332,10 +346,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	n = fs_write(d->fs, fi->writepage ? NULL : &rc.cred, (struct fs_file *)(uintptr_t)fi->fh,
 	             buf, size, off);
 	lsmfs_cred_done(&rc);
-	if (n < 0)
+	if (n < 0) {
 		lsmfs_reply_err(req, "write", ino, (int)n);
-	else
-		fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	invalidate_if_setid_cleared(d, (struct fs_file *)(uintptr_t)fi->fh);
+	fuse_reply_write(req, (size_t)n);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -394,10 +410,12 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	                       (struct fs_file *)(uintptr_t)fi_in->fh, off_in,
 	                       (struct fs_file *)(uintptr_t)fi_out->fh, off_out, len, flags);
 	lsmfs_cred_done(&rc);
-	if (n < 0)
+	if (n < 0) {
 		lsmfs_reply_err(req, "copy_file_range", ino_in, (int)n);
-	else
-		fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	invalidate_if_setid_cleared(req_daemon(req), (struct fs_file *)(uintptr_t)fi_out->fh);
+	fuse_reply_write(req, (size_t)n);
 }
 
 /* ---- directories ---- */
@@ -634,8 +652,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 	/* Data comes from and goes to the engine in memory, never from a
 	 * file descriptor, so splicing /dev/fuse would only add a pipe to
-	 * every request.  Set-id clearing on write is left to the kernel,
-	 * which also covers write-back cached writes that carry no caller.
+	 * every request.  Privilege clearing on write: not libfuse's
+	 * FUSE_CAP_HANDLE_KILLPRIV, which would make the kernel flag every
+	 * write, but version 2, which transport.c asks for itself (libfuse
+	 * 3.14 cannot) and under which the kernel stops asking for
+	 * security.capability before each write.
 	 * Automatic invalidation of file pages (which libfuse asks for by
 	 * default) is for filesystems whose files change behind the kernel's
 	 * back: it makes the kernel drop a file's whole page cache whenever it

@@ -133,6 +133,26 @@ out:
 	return r;
 }
 
+int fs_kill_caps(struct txn *t, struct inode *ip)
+{
+	static const char name[] = "security.capability";
+	uint8_t key[FS_KEY_NAME_MAX];
+	size_t klen, vlen;
+	void *old;
+	int r;
+
+	if (!(ip->rec.flags & FS_INODE_XATTRS) || S_ISDIR(ip->rec.mode))
+		return 0;
+	klen = fs_key_xattr(key, ip->ino, name, sizeof(name) - 1);
+	r = lsm_get(t->fs->db, NULL, key, klen, &old, &vlen);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	free(old);
+	return fs_txn_del(t, key, klen);
+}
+
 int fs_setxattr(struct fs *fs, const struct fs_cred *cred, uint64_t ino, const char *name,
                 const void *value, size_t size, int flags)
 {

@@ -2,8 +2,9 @@
  * test_fs_xattr.c - extended attributes in the fs core: set/get/list/
  * remove, XATTR_CREATE and XATTR_REPLACE, the size protocol (size 0 asks
  * the length, too small gives ERANGE), namespaces and their permissions,
- * values up to 64 KiB, binary values, ctime, persistence, and that unlink
- * removes an inode's xattrs from the store.
+ * values up to 64 KiB, binary values, ctime, persistence, that unlink
+ * removes an inode's xattrs from the store, and that writing, truncating
+ * or chowning a file removes its security.capability (and nothing else).
  */
 #include "test_fs_common.h"
 
@@ -163,6 +164,73 @@ static void test_fs_xattr_removed_with_inode(void **state)
 	assert_int_equal(count_xattr_keys(t->fs, d), 0);
 }
 
+/* A file-capability value as setcap writes it: revision 2, no bits. */
+static const char caps[20] = { 0, 0, 0, 2 };
+
+static void set_caps(struct fs *fs, uint64_t f)
+{
+	char buf[32];
+
+	assert_int_equal(fs_setxattr(fs, &cred_root, f, "security.capability", caps, sizeof(caps), 0), 0);
+	assert_int_equal(fs_getxattr(fs, &cred_root, f, "security.capability", buf, sizeof(buf)),
+	                 (ssize_t)sizeof(caps));
+}
+
+static bool has_caps(struct fs *fs, uint64_t f)
+{
+	char buf[32];
+	ssize_t n = fs_getxattr(fs, &cred_root, f, "security.capability", buf, sizeof(buf));
+
+	assert_true(n == (ssize_t)sizeof(caps) || n == -ENODATA);
+	return n > 0;
+}
+
+static void test_fs_xattr_caps_killed(void **state)
+{
+	struct tfs *t = *state;
+	uint64_t f = mkfile(t->fs, ROOT, "f", "data", 4);
+	struct fs_file *fh;
+	struct stat st = { 0 };
+	char buf[8];
+
+	assert_int_equal(fs_setxattr(t->fs, NULL, f, "user.keep", "1", 1, 0), 0);
+	/* a write, even root's */
+	set_caps(t->fs, f);
+	assert_int_equal(fs_open(t->fs, &cred_root, f, O_WRONLY, &fh), 0);
+	assert_int_equal(fs_write(t->fs, &cred_root, fh, "x", 1, 0), 1);
+	assert_false(has_caps(t->fs, f));
+	/* a write that fails takes nothing away */
+	set_caps(t->fs, f);
+	assert_int_equal(fs_write(t->fs, &cred_root, fh, "x", 1, -1), -EINVAL);
+	assert_true(has_caps(t->fs, f));
+	/* fallocate that extends the file */
+	assert_int_equal(fs_fallocate(t->fs, fh, 0, 0, 8192), 0);
+	assert_false(has_caps(t->fs, f));
+	assert_int_equal(fs_release(t->fs, fh), 0);
+	/* truncate, and open with O_TRUNC */
+	set_caps(t->fs, f);
+	st.st_size = 1;
+	assert_int_equal(fs_setattr(t->fs, &cred_root, f, &st, FS_SET_ATTR_SIZE, NULL, NULL), 0);
+	assert_false(has_caps(t->fs, f));
+	set_caps(t->fs, f);
+	assert_int_equal(fs_open(t->fs, &cred_root, f, O_WRONLY | O_TRUNC, &fh), 0);
+	assert_int_equal(fs_release(t->fs, fh), 0);
+	assert_false(has_caps(t->fs, f));
+	/* chown; a chmod or a utimes leaves it */
+	set_caps(t->fs, f);
+	st.st_mode = 0755;
+	assert_int_equal(fs_setattr(t->fs, &cred_root, f, &st, FS_SET_ATTR_MODE | FS_SET_ATTR_MTIME_NOW,
+	                            NULL, NULL), 0);
+	assert_true(has_caps(t->fs, f));
+	st.st_uid = 1000;
+	assert_int_equal(fs_setattr(t->fs, &cred_root, f, &st, FS_SET_ATTR_UID, NULL, NULL), 0);
+	assert_false(has_caps(t->fs, f));
+	/* the other attributes stay, and the removal is durable */
+	tfs_remount(t);
+	assert_false(has_caps(t->fs, f));
+	assert_int_equal(fs_getxattr(t->fs, NULL, f, "user.keep", buf, sizeof(buf)), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +239,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fs_xattr_names_and_sizes, tfs_setup, tfs_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_xattr_permissions, tfs_setup, tfs_teardown),
 		cmocka_unit_test_setup_teardown(test_fs_xattr_removed_with_inode, tfs_setup, tfs_teardown),
+		cmocka_unit_test_setup_teardown(test_fs_xattr_caps_killed, tfs_setup, tfs_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

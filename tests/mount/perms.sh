@@ -2,11 +2,13 @@
 # perms.sh - permissions as an unprivileged user (nobody), with
 # -o allow_other: the same battery of checks (reads, writes, chmod, chown,
 # chgrp, sticky directories, search-only directories, utimes, device nodes,
-# set-id bits cleared on write, truncate and chown, setgid directories)
+# set-id bits cleared on write, truncate and chown, file capabilities
+# removed by them, setgid directories)
 # runs on a directory of the host's own filesystem and on the mount, and
 # the two transcripts must be identical.
 . "$(dirname "$0")/../lib/common.sh"
 require_cmd setpriv
+require_cmd setfattr
 
 # try DESC CMD...: "DESC: ok" or "DESC: denied".
 try() {
@@ -84,6 +86,24 @@ battery() {
 	echo g >"$d/pub/g" && chown nobody:root "$d/pub/g"
 	try "nobody sets setgid on a file of another group" as_nobody chmod 2755 "$d/pub/g"
 	stat -c 'setgid dropped: %a' "$d/pub/g"
+
+	# A file capability goes with any write, truncate or chown, root's
+	# too (the daemon asks the kernel to leave this to it).
+	printf '#!/bin/sh\n' >"$d/pub/c"
+	for change in "root appends" "root truncates" "root chowns" "root chmods"; do
+		setfattr -n security.capability -v 0x0000000200040000000000000000000000000000 "$d/pub/c"
+		case $change in
+		"root appends") echo >>"$d/pub/c" ;;
+		"root truncates") truncate -s 2 "$d/pub/c" ;;
+		"root chowns") chown nobody "$d/pub/c" ;;
+		"root chmods") chmod 700 "$d/pub/c" ;;
+		esac
+		if getfattr -n security.capability "$d/pub/c" >/dev/null 2>&1; then
+			echo "capability after $change: kept"
+		else
+			echo "capability after $change: gone"
+		fi
+	done
 
 	# Setgid directories pass their group and the bit on.
 	mkdir "$d/sg" && chgrp nogroup "$d/sg" && chmod 2777 "$d/sg"
