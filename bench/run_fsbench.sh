@@ -85,6 +85,9 @@ esac
 
 mkdir -p "$out"
 "$root/scripts/deps.sh" fio bindfs fuse2fs e2fsprogs sqlite3 gcc
+# lsmfs as scripts/run.sh mounts it: through FUSE over io_uring when the
+# kernel has it (the peers' libfuse 3.14 cannot use it).
+"$root/scripts/uring.sh"
 
 # The release build, as scripts/run.sh makes it; a build named in
 # LSMFS_BUILD is used as it is configured.

@@ -12,8 +12,11 @@
 
 #define FUSE_USE_VERSION 312   /* libfuse 3.12 or newer: fuse_loop_cfg_*, max_threads */
 #include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "fs.h"
 
@@ -39,6 +42,7 @@ struct lsmfs_config {
 	unsigned int max_idle_threads;
 	unsigned int max_threads;
 	unsigned int spin_us;      /* -o spin_us=N (loop.c) */
+	int io_uring;              /* -o io_uring (default) / no_io_uring (uring.c) */
 	int show_help, show_version;
 
 	int read_only;             /* -o ro */
@@ -53,13 +57,34 @@ struct lsmfs_config {
 	struct fuse_conn_info_opts *conn_opts; /* libfuse's -o max_write=, readdirplus= ... */
 };
 
+/* FUSE over io_uring (uring.c). */
+enum { URING_UNDECIDED, URING_GO, URING_ABORT };
+struct uring_thread;
+struct lsmfs_uring {
+	struct fuse_session *se;
+	int fd;                    /* the session's /dev/fuse */
+	pthread_mutex_t mu;        /* guards decision, ready, setup_err */
+	pthread_cond_t cv;
+	int decision;              /* URING_*: set once the INIT reply is out */
+	unsigned int ready;        /* threads that have set up (or failed to) */
+	int setup_err;
+	bool prepared;             /* every thread has its ring and buffers */
+	atomic_bool active;        /* the kernel sends requests through the rings */
+	atomic_bool stopping;
+	size_t payload_len;        /* each entry's payload buffer */
+	unsigned int nthreads;
+	struct uring_thread *threads;
+};
+
 /* What transport.c learns and decides about the connection. */
 struct lsmfs_transport {
 	bool want_killpriv_v2;     /* ask for FUSE_HANDLE_KILLPRIV_V2 if offered */
 	bool init_answered;        /* the INIT reply went out */
 	uint64_t init_unique;      /* the INIT request's id, 0 before it came */
 	uint32_t kernel_flags;     /* what the kernel offered in INIT */
+	uint32_t kernel_flags2;
 	bool killpriv_v2;          /* negotiated: the core clears set-id and caps */
+	struct lsmfs_uring *uring; /* prepared rings to offer, or NULL */
 };
 
 /* The session's userdata: everything a handler needs. */
@@ -72,16 +97,46 @@ struct lsmfs_daemon {
 
 /* from transport.c */
 
-/* Routes the session's reads and writes of /dev/fuse through transport.c.
- * Call after fuse_session_mount, before the loop.  Returns 0 or -errno. */
-int lsmfs_transport_start(struct fuse_session *se, struct lsmfs_daemon *d);
+/* Routes the session's reads and writes of /dev/fuse through transport.c;
+ * uring (may be NULL) is offered to the kernel in the INIT reply.  Call
+ * after fuse_session_mount, before the loop.  Returns 0 or -errno. */
+int lsmfs_transport_start(struct fuse_session *se, struct lsmfs_daemon *d, struct lsmfs_uring *uring);
 
 /* from loop.c */
 
 /* Serves se with nthreads workers until it is unmounted or a signal ends it;
  * after a request, one worker watches the device for spin_us microseconds
- * before sleeping.  Returns 0 or a worker's negative errno. */
-int lsmfs_session_loop(struct fuse_session *se, unsigned int nthreads, unsigned int spin_us);
+ * before sleeping, unless *quiet (may be NULL) says the device carries only
+ * the odd FORGET now.  Returns 0 or a worker's negative errno. */
+int lsmfs_session_loop(struct fuse_session *se, unsigned int nthreads, unsigned int spin_us,
+                       const atomic_bool *quiet);
+
+/* from uring.c */
+
+/* Prepares FUSE over io_uring for se: for each CPU the kernel may have,
+ * threads pinned to it, each with a ring and an entry whose payload buffer
+ * holds max_payload bytes.  Nothing is registered until lsmfs_uring_decide
+ * says go.  Returns 0, -EOPNOTSUPP when the kernel does not allow it (the
+ * fuse module's enable_uring), or another -errno; on failure nothing is
+ * left running. */
+int lsmfs_uring_start(struct lsmfs_uring *u, struct fuse_session *se, size_t max_payload);
+
+/* Whether the prepared buffers hold the largest request of a connection
+ * with this max_write and max_pages. */
+bool lsmfs_uring_can_serve(const struct lsmfs_uring *u, uint32_t max_write, uint32_t max_pages);
+
+/* After the INIT reply: go (it asked for io_uring and the kernel took it)
+ * registers the entries; otherwise the threads end. */
+void lsmfs_uring_decide(struct lsmfs_uring *u, bool go);
+
+/* Ends the threads and frees everything. */
+void lsmfs_uring_stop(struct lsmfs_uring *u);
+
+/* Called by transport.c for every answer: if it answers the request the
+ * calling thread serves from its ring, copies it into the entry and
+ * returns its length; -1 if it is not such an answer (it goes to
+ * /dev/fuse); -2 with errno set if it does not fit. */
+ssize_t lsmfs_uring_take_reply(struct iovec *iov, int count);
 
 /* from opts.c */
 

@@ -49,6 +49,7 @@ struct loop {
 	struct fuse_session *se;
 	int fd;                    /* the session's /dev/fuse descriptor */
 	uint64_t spin_ns;          /* how long the reader watches after a request */
+	const atomic_bool *quiet;  /* no watching while this says so */
 	pthread_mutex_t mu;        /* guards the fields below */
 	pthread_cond_t watchdog_cv;
 	pthread_cond_t spare_cv;   /* spares other than the watchdog */
@@ -135,7 +136,7 @@ static int serve_requests(struct loop *l, struct fuse_buf *buf)
 		}
 		pthread_mutex_unlock(&l->mu);
 		/* Only after a request: an idle pool sleeps in read(2). */
-		if (!(served && l->spin_ns && watch_device(l))) {
+		if (!(served && l->spin_ns && !(l->quiet && atomic_load(l->quiet)) && watch_device(l))) {
 			pthread_mutex_lock(&l->mu);
 			l->reader_asleep = true;
 			pthread_mutex_unlock(&l->mu);
@@ -192,9 +193,11 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int lsmfs_session_loop(struct fuse_session *se, unsigned int nthreads, unsigned int spin_us)
+int lsmfs_session_loop(struct fuse_session *se, unsigned int nthreads, unsigned int spin_us,
+                       const atomic_bool *quiet)
 {
-	struct loop l = { .se = se, .fd = fuse_session_fd(se), .spin_ns = (uint64_t)spin_us * 1000 };
+	struct loop l = { .se = se, .fd = fuse_session_fd(se), .spin_ns = (uint64_t)spin_us * 1000,
+	                  .quiet = quiet };
 	pthread_condattr_t ca;
 	sigset_t stop, old;
 	pthread_t *tids;

@@ -243,7 +243,8 @@ static void detach_stdio(void)
 		close(fd);
 }
 
-static int run_loop(struct fuse_session *se, const struct lsmfs_config *cfg)
+static int run_loop(struct fuse_session *se, const struct lsmfs_config *cfg,
+                    const atomic_bool *quiet)
 {
 	struct fuse_loop_config *lc;
 	int r;
@@ -254,7 +255,7 @@ static int run_loop(struct fuse_session *se, const struct lsmfs_config *cfg)
 	 * the descriptor its request came from, which the public API does
 	 * not say. */
 	if (!cfg->clone_fd)
-		return lsmfs_session_loop(se, cfg->max_threads, cfg->spin_us);
+		return lsmfs_session_loop(se, cfg->max_threads, cfg->spin_us, quiet);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		return -ENOMEM;
@@ -276,7 +277,8 @@ static int serve(struct lsmfs_config *cfg, struct fuse_args *args, int status_fd
 	struct fs_mount_options mo;
 	struct fuse_session *se = NULL;
 	struct committer com;
-	int timer = 0, status = 1, r;
+	struct lsmfs_uring uring;
+	int timer = 0, status = 1, uring_started = 0, r;
 
 	fs_mount_options_init(&mo);
 	mo.read_only = cfg->read_only;
@@ -301,7 +303,17 @@ static int serve(struct lsmfs_config *cfg, struct fuse_args *args, int status_fd
 		fprintf(stderr, "lsmfs: cannot mount on %s (see the message above)\n", cfg->mountpoint);
 		goto fail_signals;
 	}
-	r = lsmfs_transport_start(se, &d);
+	/* io_uring only with our own loop: libfuse's would not know to stop
+	 * watching /dev/fuse, and -s means one thread. */
+	if (cfg->io_uring && !cfg->singlethread && !cfg->clone_fd) {
+		r = lsmfs_uring_start(&uring, se, LSMFS_MAX_WRITE);
+		if (r == 0)
+			uring_started = 1;
+		else if (r != -EOPNOTSUPP)
+			fuse_log(FUSE_LOG_WARNING, "lsmfs: warning: FUSE over io_uring not used: %s\n",
+			         strerror(-r));
+	}
+	r = lsmfs_transport_start(se, &d, uring_started ? &uring : NULL);
 	if (r != 0) {
 		fprintf(stderr, "lsmfs: cannot set up the FUSE device: %s\n", strerror(r < 0 ? -r : EINVAL));
 		goto fail_mount;
@@ -321,7 +333,10 @@ static int serve(struct lsmfs_config *cfg, struct fuse_args *args, int status_fd
 		report_started(&status_fd, 1);
 	}
 
-	r = run_loop(se, cfg);
+	r = run_loop(se, cfg, uring_started ? &uring.active : NULL);
+	if (uring_started)
+		lsmfs_uring_stop(&uring);
+	uring_started = 0;
 	lsmfs_thread_buf_free();
 	status = r < 0 ? 1 : 0;
 	if (r < 0)
@@ -330,6 +345,8 @@ static int serve(struct lsmfs_config *cfg, struct fuse_args *args, int status_fd
 	if (timer)
 		committer_stop(&com);
 fail_mount:
+	if (uring_started)
+		lsmfs_uring_stop(&uring);
 	fuse_session_unmount(se);
 fail_signals:
 	fuse_remove_signal_handlers(se);

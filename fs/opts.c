@@ -70,6 +70,8 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("commit=", KEY_COMMIT),
 	FUSE_OPT_KEY("cache_size=", KEY_CACHE_SIZE),
 	FUSE_OPT_KEY("spin_us=", KEY_SPIN),
+	CFG_OPT("io_uring", io_uring, 1),
+	CFG_OPT("no_io_uring", io_uring, 0),
 	CFG_OPT("writeback_cache", writeback_cache, 1),
 	CFG_OPT("no_writeback_cache", writeback_cache, 0),
 	CFG_OPT("entry_timeout=%lf", entry_timeout, 0),
@@ -284,6 +286,7 @@ int lsmfs_parse_args(struct fuse_args *args, struct lsmfs_config *cfg)
 	memset(&ps, 0, sizeof(ps));
 	ps.cfg.commit_secs = LSMFS_COMMIT_DEFAULT;
 	ps.cfg.spin_us = LSMFS_SPIN_US_DEFAULT;
+	ps.cfg.io_uring = 1;
 	ps.cfg.entry_timeout = LSMFS_TIMEOUT_DEFAULT;
 	ps.cfg.attr_timeout = LSMFS_TIMEOUT_DEFAULT;
 	ps.cfg.negative_timeout = LSMFS_TIMEOUT_DEFAULT;
@@ -375,6 +378,9 @@ void lsmfs_usage(const char *progname)
 	       "  -o negative_timeout=S  seconds the kernel caches missing names (default %g)\n"
 	       "  -o spin_us=N           microseconds a worker watches for the next request\n"
 	       "                         after answering one (default %u, 0 = sleep at once)\n"
+	       "  -o no_io_uring         take requests through /dev/fuse even when the kernel\n"
+	       "                         allows FUSE over io_uring (by default used when\n"
+	       "                         /sys/module/fuse/parameters/enable_uring is Y)\n"
 	       "  -o ro                  mount read-only\n"
 	       "\n"
 	       "FUSE options (allow_other, default_permissions ... see below) are passed on.\n"

@@ -11,7 +11,8 @@
  * which the core does (fs_kill_suid, fs_kill_caps), and marks inodes that
  * have nothing to clear so that their writes go straight out.  So the reply
  * to INIT passes through here, and the flag is added when the kernel offers
- * it.
+ * it.  So is FUSE_OVER_IO_URING, when uring.c has its rings ready; answers
+ * to requests that came through a ring go back into it.
  */
 #include <errno.h>
 #include <linux/fuse.h>
@@ -21,6 +22,10 @@
 #include <unistd.h>
 
 #include "daemon.h"
+
+/* FUSE_OVER_IO_URING (1 << 41, protocol 7.42) as a flags2 bit; the
+ * installed kernel headers may predate it. */
+#define URING_INIT_FLAG2 (1u << (41 - 32))
 
 static ssize_t transport_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -38,6 +43,8 @@ static ssize_t transport_read(int fd, void *buf, size_t len, void *userdata)
 		if (h->opcode == FUSE_INIT) {
 			t->init_unique = h->unique;
 			t->kernel_flags = in->flags;
+			if ((in->flags & FUSE_INIT_EXT) && (size_t)n >= sizeof(*h) + offsetof(struct fuse_init_in, flags2) + sizeof(in->flags2))
+				t->kernel_flags2 = in->flags2;
 		}
 	}
 	return n;
@@ -49,18 +56,37 @@ static ssize_t write_init_reply(struct lsmfs_transport *t, int fd, struct iovec 
 	struct fuse_init_out out;
 	struct iovec patched[2];
 
+	bool uring = false;
+	ssize_t n;
+
 	t->init_answered = true;
 	if (count != 2 || iov[1].iov_len < offsetof(struct fuse_init_out, max_background) ||
-	    iov[1].iov_len > sizeof(out))
+	    iov[1].iov_len > sizeof(out)) {
+		if (t->uring)
+			lsmfs_uring_decide(t->uring, false);
 		return writev(fd, iov, count);
+	}
+	memset(&out, 0, sizeof(out));
 	memcpy(&out, iov[1].iov_base, iov[1].iov_len);
 	if (t->want_killpriv_v2 && (t->kernel_flags & FUSE_HANDLE_KILLPRIV_V2)) {
 		out.flags |= FUSE_HANDLE_KILLPRIV_V2;
 		t->killpriv_v2 = true;
 	}
+	if (t->uring && (t->kernel_flags & FUSE_INIT_EXT) && (t->kernel_flags2 & URING_INIT_FLAG2) &&
+	    iov[1].iov_len >= offsetof(struct fuse_init_out, flags2) + sizeof(out.flags2) &&
+	    lsmfs_uring_can_serve(t->uring, out.max_write, out.max_pages)) {
+		out.flags |= FUSE_INIT_EXT;
+		out.flags2 |= URING_INIT_FLAG2;
+		uring = true;
+	}
 	patched[0] = iov[0];
 	patched[1] = (struct iovec){ .iov_base = &out, .iov_len = iov[1].iov_len };
-	return writev(fd, patched, 2);
+	n = writev(fd, patched, 2);
+	/* Once the kernel has this reply it holds every request until each
+	 * queue has an entry: the rings register now. */
+	if (t->uring)
+		lsmfs_uring_decide(t->uring, uring && n >= 0);
+	return n;
 }
 
 static ssize_t transport_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -68,7 +94,10 @@ static ssize_t transport_writev(int fd, struct iovec *iov, int count, void *user
 	struct lsmfs_daemon *d = userdata;
 	struct lsmfs_transport *t = &d->transport;
 	const struct fuse_out_header *oh = iov[0].iov_base;
+	ssize_t n = lsmfs_uring_take_reply(iov, count);
 
+	if (n != -1)
+		return n < 0 ? -1 : n;
 	if (!t->init_answered && t->init_unique && oh->unique == t->init_unique && oh->error == 0)
 		return write_init_reply(t, fd, iov, count);
 	return writev(fd, iov, count);   /* -1 and errno, as libfuse expects */
@@ -79,8 +108,9 @@ static const struct fuse_custom_io transport_io = {
 	.writev = transport_writev,
 };
 
-int lsmfs_transport_start(struct fuse_session *se, struct lsmfs_daemon *d)
+int lsmfs_transport_start(struct fuse_session *se, struct lsmfs_daemon *d, struct lsmfs_uring *uring)
 {
 	d->transport.want_killpriv_v2 = true;
+	d->transport.uring = uring;
 	return fuse_session_custom_io(se, &transport_io, fuse_session_fd(se));
 }

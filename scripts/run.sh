@@ -53,6 +53,7 @@ run() {
 		echo "run.sh: /dev/fuse is missing: load the fuse module (modprobe fuse) or run where FUSE works" >&2
 		exit 1
 	fi
+	scripts/uring.sh
 
 	if [ ! -e "$store/CURRENT" ]; then
 		mkdir -p "$(dirname "$store")"

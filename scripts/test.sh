@@ -35,6 +35,9 @@ note() {    # note STATUS TEXT: one summary line; STATUS other than ok fails the
 }
 
 scripts/deps.sh
+# The mount tests run the path users get from run.sh: FUSE over io_uring
+# when the kernel has it (tests/mount/uring.sh checks both transports).
+scripts/uring.sh
 
 # configure DIR OPTIONS...: meson setup, or reconfigure an existing build dir
 # so that changed options take effect.

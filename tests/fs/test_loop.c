@@ -96,7 +96,7 @@ static void *run_loop(void *arg)
 {
 	struct run *r = arg;
 
-	r->result = lsmfs_session_loop(&r->se, r->nthreads, r->spin_us);
+	r->result = lsmfs_session_loop(&r->se, r->nthreads, r->spin_us, NULL);
 	return NULL;
 }
 

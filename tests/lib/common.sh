@@ -56,6 +56,15 @@ require_fuse() {
 	fi
 }
 
+# wait_all PID...: waits for each; fails (status 1) if any failed.
+wait_all() {
+	local p bad=0
+	for p in "$@"; do
+		wait "$p" || bad=1
+	done
+	return "$bad"
+}
+
 # require_cmd CMD...: the test needs these programs.  They are part of the
 # test environment (scripts/deps.sh installs them), so a missing one fails.
 require_cmd() {

@@ -131,7 +131,11 @@ try:
             os.symlink(op["target"], os.path.join(root, p))
         note("ack", i, None)
 except OSError as e:
-    if e.errno not in (errno.ENOTCONN, errno.ECONNABORTED, errno.EIO, errno.ENODEV):
+    # How the kernel fails a request whose daemon died: ENOTCONN or
+    # ECONNABORTED through /dev/fuse; through FUSE over io_uring also
+    # ECANCELED, for a request the dying daemon's ring had taken.
+    if e.errno not in (errno.ENOTCONN, errno.ECONNABORTED, errno.ECANCELED, errno.EIO,
+                       errno.ENODEV):
         raise
 PY
 

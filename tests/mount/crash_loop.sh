@@ -145,8 +145,9 @@ try:
             step({"t": "rename", "path": a, "to": b}, lambda: rename(a, b))
             pool[pool.index(a)] = b
 except (OSError, subprocess.CalledProcessError) as e:
+    # ECANCELED: a request the dying daemon's io_uring had taken (crash.sh).
     if isinstance(e, OSError) and e.errno not in (errno.ENOTCONN, errno.ECONNABORTED,
-                                                  errno.EIO, errno.ENODEV):
+                                                  errno.ECANCELED, errno.EIO, errno.ENODEV):
         raise
 PY
 
