@@ -22,6 +22,10 @@
  * reader asleep in read(2)) the watchdog sleeps too, and an idle mount costs
  * no CPU.  -o spin_us=0 turns the watching off.
  *
+ * With FUSE over io_uring (uring.c) the kernel sends requests to the rings
+ * instead, and the pool serves only FORGETs and interrupts, without
+ * watching (quiet).
+ *
  * Otherwise the loop does what libfuse's does: a signal (SIGINT, SIGTERM,
  * SIGHUP through fuse_set_signal_handlers) or the unmount ends the session;
  * the main thread then wakes the spares and cancels the reader, which accepts
