@@ -60,6 +60,7 @@ struct lsmfs_config {
 /* FUSE over io_uring (uring.c). */
 enum { URING_UNDECIDED, URING_GO, URING_ABORT };
 struct uring_thread;
+struct uring_ent;
 struct lsmfs_uring {
 	struct fuse_session *se;
 	int fd;                    /* the session's /dev/fuse */
@@ -74,6 +75,13 @@ struct lsmfs_uring {
 	size_t payload_len;        /* each entry's payload buffer */
 	unsigned int nthreads;
 	struct uring_thread *threads;
+	/* Helpers that serve large reads for the ring threads (uring.c). */
+	pthread_mutex_t jobs_mu;
+	pthread_cond_t jobs_cv;
+	struct uring_ent *jobs_head, *jobs_tail;
+	bool jobs_stop;
+	unsigned int nhelpers;
+	pthread_t *helpers;
 };
 
 /* What transport.c learns and decides about the connection. */

@@ -41,6 +41,7 @@
 #include <linux/io_uring.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -82,6 +83,8 @@ enum { URING_CMD_REGISTER = 1, URING_CMD_COMMIT_AND_FETCH = 2 };
  * it: fuse_in_header (40 bytes) and the fixed argument (up to 128). */
 #define PAYLOAD_ROOM 256
 #define WAKE_SIGNAL SIGUSR2         /* ends a thread's wait at shutdown */
+/* Reads at least this large are served by a helper thread (see serve). */
+#define HELPER_MIN_READ (64u << 10)
 
 struct ring {
 	int fd;
@@ -103,6 +106,9 @@ struct uring_ent {
 	uint64_t unique;            /* the request being served */
 	bool replied;               /* its answer is in the buffers */
 	bool live;                  /* registered and not torn down */
+	struct fuse_buf job;        /* a request handed to a helper */
+	struct uring_ent *next_job; /* in the helpers' queue */
+	sem_t job_done;
 };
 
 struct uring_thread {
@@ -239,6 +245,62 @@ static unsigned int unsubmitted(const struct ring *r)
 	return *r->sq_tail - __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE);
 }
 
+/* A large read is mostly the daemon's own work (lookups, reads of the
+ * value log, copies), and the kernel's readahead sends them from the
+ * reader's CPU, where this queue's threads are pinned: served here, the
+ * reader and the daemon would share one CPU while the others idle (cold
+ * sequential reads ran at 0.6x of /dev/fuse's rate).  So a helper thread,
+ * free to run anywhere, serves it while the ring thread sleeps. */
+static bool wants_helper(const struct lsmfs_uring *u, const struct fuse_in_header *in,
+                         const char *op_in, size_t arg_len)
+{
+	const struct fuse_read_in *r = (const struct fuse_read_in *)(const void *)op_in;
+
+	return u->nhelpers > 0 && in->opcode == FUSE_READ && arg_len >= sizeof(*r) &&
+	       r->size >= HELPER_MIN_READ;
+}
+
+static void hand_to_helper(struct lsmfs_uring *u, struct uring_ent *ent)
+{
+	pthread_mutex_lock(&u->jobs_mu);
+	ent->next_job = NULL;
+	if (u->jobs_tail)
+		u->jobs_tail->next_job = ent;
+	else
+		u->jobs_head = ent;
+	u->jobs_tail = ent;
+	pthread_cond_signal(&u->jobs_cv);
+	pthread_mutex_unlock(&u->jobs_mu);
+	while (sem_wait(&ent->job_done) != 0)
+		;   /* EINTR */
+}
+
+static void *helper_main(void *arg)
+{
+	struct lsmfs_uring *u = arg;
+
+	for (;;) {
+		struct uring_ent *ent;
+
+		pthread_mutex_lock(&u->jobs_mu);
+		while (!u->jobs_head && !u->jobs_stop)
+			pthread_cond_wait(&u->jobs_cv, &u->jobs_mu);
+		ent = u->jobs_head;
+		if (ent) {
+			u->jobs_head = ent->next_job;
+			if (!u->jobs_head)
+				u->jobs_tail = NULL;
+		}
+		pthread_mutex_unlock(&u->jobs_mu);
+		if (!ent)
+			return NULL;   /* stopping, and nothing left */
+		serving = ent;
+		fuse_session_process_buf(u->se, &ent->job);
+		serving = NULL;
+		sem_post(&ent->job_done);
+	}
+}
+
 /* Serves the request the kernel put in ent, and queues its answer. */
 static void serve(struct lsmfs_uring *u, struct uring_ent *ent)
 {
@@ -263,9 +325,14 @@ static void serve(struct lsmfs_uring *u, struct uring_ent *ent)
 		buf.mem = start;
 		buf.size = in->len;
 		ent->replied = false;
-		serving = ent;
-		fuse_session_process_buf(u->se, &buf);
-		serving = NULL;
+		if (wants_helper(u, in, ent->hdr->op_in, arg_len)) {
+			ent->job = buf;
+			hand_to_helper(u, ent);
+		} else {
+			serving = ent;
+			fuse_session_process_buf(u->se, &buf);
+			serving = NULL;
+		}
 	}
 	if (!ent->replied) {
 		/* Never left unanswered: the caller would wait forever. */
@@ -453,6 +520,8 @@ int lsmfs_uring_start(struct lsmfs_uring *u, struct fuse_session *se, size_t max
 	u->fd = fuse_session_fd(se);
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_cond_init(&u->cv, NULL);
+	pthread_mutex_init(&u->jobs_mu, NULL);
+	pthread_cond_init(&u->jobs_cv, NULL);
 	u->decision = URING_UNDECIDED;
 	if (!kernel_allows() || nq == 0 || nq > 4096)
 		return -EOPNOTSUPP;
@@ -486,6 +555,7 @@ int lsmfs_uring_start(struct lsmfs_uring *u, struct fuse_session *se, size_t max
 			break;
 		}
 		ent->payload = ent->mem + PAYLOAD_ROOM;
+		sem_init(&ent->job_done, 0, 0);
 		ent->iov[0] = (struct iovec){ .iov_base = ent->hdr, .iov_len = sizeof(*ent->hdr) };
 		ent->iov[1] = (struct iovec){ .iov_base = ent->payload, .iov_len = payload_len };
 	}
@@ -496,6 +566,12 @@ int lsmfs_uring_start(struct lsmfs_uring *u, struct fuse_session *se, size_t max
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, WAKE_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
+	u->helpers = calloc(nq, sizeof(*u->helpers));
+	for (unsigned int i = 0; r == 0 && u->helpers && i < nq; i++) {
+		if (pthread_create(&u->helpers[i], NULL, helper_main, u) != 0)
+			break;   /* fewer helpers: large reads just wait longer */
+		u->nhelpers++;
+	}
 	for (unsigned int i = 0; r == 0 && i < u->nthreads; i++) {
 		r = -pthread_create(&u->threads[i].tid, NULL, uring_thread_main, &u->threads[i]);
 		if (r == 0)
@@ -560,12 +636,30 @@ void lsmfs_uring_stop(struct lsmfs_uring *u)
 			pthread_kill(th->tid, WAKE_SIGNAL);
 			pthread_join(th->tid, NULL);
 		}
-		if (th->ent.mem)
+	}
+	/* The ring threads are gone, so no job is waiting. */
+	pthread_mutex_lock(&u->jobs_mu);
+	u->jobs_stop = true;
+	pthread_cond_broadcast(&u->jobs_cv);
+	pthread_mutex_unlock(&u->jobs_mu);
+	for (unsigned int i = 0; i < u->nhelpers; i++)
+		pthread_join(u->helpers[i], NULL);
+	free(u->helpers);
+	u->helpers = NULL;
+	u->nhelpers = 0;
+	for (unsigned int i = 0; i < u->nthreads; i++) {
+		struct uring_thread *th = &u->threads[i];
+
+		if (th->ent.mem) {
 			munmap(th->ent.mem, PAYLOAD_ROOM + u->payload_len);
+			sem_destroy(&th->ent.job_done);
+		}
 		free(th->ent.hdr);
 	}
 	free(u->threads);
 	u->threads = NULL;
 	pthread_cond_destroy(&u->cv);
 	pthread_mutex_destroy(&u->mu);
+	pthread_cond_destroy(&u->jobs_cv);
+	pthread_mutex_destroy(&u->jobs_mu);
 }
