@@ -71,6 +71,7 @@ struct lsmfs_uring {
 	int setup_err;
 	bool prepared;             /* every thread has its ring and buffers */
 	atomic_bool active;        /* the kernel sends requests through the rings */
+	atomic_bool registered_all; /* a request came through a ring: all queues are ready */
 	atomic_bool stopping;
 	size_t payload_len;        /* each entry's payload buffer */
 	unsigned int nthreads;

@@ -73,11 +73,13 @@ static int punch(struct txn *t, struct inode *ip, uint64_t start, uint64_t end)
 	return 0;
 }
 
-int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t len)
+int fs_fallocate(struct fs *fs, const struct fs_cred *cred, struct fs_file *fh, int mode, off_t off,
+                 off_t len)
 {
 	struct inode *ip = fh->ip;
 	struct fs_inode_rec *rec;
 	struct lockset ls;
+	uint32_t setid;
 	uint64_t end;
 	struct txn t;
 	int r;
@@ -122,8 +124,13 @@ int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t l
 		fs_txn_abort(&t);
 		goto out;
 	}
+	if (cred)
+		fs_kill_suid(cred, rec);
+	setid = (ip->rec.mode ^ rec->mode) & (S_ISUID | S_ISGID);
 	rec->mtime = rec->ctime = t.now;
 	r = fs_txn_commit(&t);
+	if (r == 0 && setid)
+		atomic_store(&fh->setid_cleared, true);
 out:
 	fs_lockset_unlock(fs, &ls);
 	return r;

@@ -165,8 +165,11 @@ struct fs_info {
 #define FS_SET_ATTR_CTIME     (1 << 10)  /* ctime to attr->st_ctim */
 /* Clear S_ISUID, S_ISGID with group execute, and security.capability,
  * whoever asks: the kernel's FATTR_KILL_SUIDGID (libfuse's
- * FUSE_SET_ATTR_KILL_SUID), sent before a write by a caller without
- * CAP_FSETID when the daemon handles privilege clearing. */
+ * FUSE_SET_ATTR_KILL_SUID), which under FUSE_HANDLE_KILLPRIV_V2 comes with
+ * a chown of a non-directory and a truncate by a caller without
+ * CAP_FSETID.  (Writes carry their own flag, which libfuse 3.14 drops: the
+ * core decides those by the caller, fs_write.)  Never sent together with
+ * FS_SET_ATTR_MODE, whose explicit mode would otherwise be cut. */
 #define FS_SET_ATTR_KILL_SUIDGID (1 << 11)
 
 /* ---- the store ------------------------------------------------------- */
@@ -348,9 +351,12 @@ int fs_fsync(struct fs *fs, uint64_t ino, int datasync);
 /* fallocate(2): mode 0 extends the size to off+len if larger (holes read as
  * zeros; the engine allocates on write), FALLOC_FL_KEEP_SIZE alone does
  * nothing visible, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE turns the range
- * into a hole.  Other modes: -EOPNOTSUPP.  -EBADF if fh is not open for
- * writing, -EFBIG, -EINVAL for a negative off or non-positive len. */
-int fs_fallocate(struct fs *fs, struct fs_file *fh, int mode, off_t off, off_t len);
+ * into a hole.  A change clears set-id bits as a write by cred does (cred
+ * NULL: left alone) and removes security.capability.  Other modes:
+ * -EOPNOTSUPP.  -EBADF if fh is not open for writing, -EFBIG, -EINVAL for a
+ * negative off or non-positive len. */
+int fs_fallocate(struct fs *fs, const struct fs_cred *cred, struct fs_file *fh, int mode, off_t off,
+                 off_t len);
 
 /* lseek(2) SEEK_DATA / SEEK_HOLE (others: -EINVAL): the next data or hole
  * at or after off.  The end of file counts as a hole.  Returns the offset,

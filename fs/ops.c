@@ -95,10 +95,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct stat st;
 	int r;
 
-	/* The kernel asks to clear set-id bits (FUSE_SET_ATTR_KILL_SUID, its
-	 * FATTR_KILL_SUIDGID) before a write when the daemon handles
-	 * privilege clearing (transport.c); on chown and truncate the core
-	 * clears them itself, as its setattr documents. */
+	/* Under FUSE_HANDLE_KILLPRIV_V2 (transport.c) the kernel asks to
+	 * clear set-id bits (FUSE_SET_ATTR_KILL_SUID, its FATTR_KILL_SUIDGID)
+	 * with a chown and with a truncate by a caller without CAP_FSETID;
+	 * the core also clears them itself on chown and truncate, as its
+	 * setattr documents. */
 	lsmfs_cred_init(req, &rc, 1);
 	r = fs_setattr(d->fs, &rc.cred, ino, attr, to_set & known, fh, &st);
 	lsmfs_cred_done(&rc);
@@ -380,9 +381,17 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                          struct fuse_file_info *fi)
 {
-	int r = fs_fallocate(req_daemon(req)->fs, (struct fs_file *)(uintptr_t)fi->fh, mode,
-	                     offset, length);
+	struct fs_file *fh = (struct fs_file *)(uintptr_t)fi->fh;
+	struct req_cred rc;
+	int r;
 
+	/* Linux clears set-id bits on fallocate (file_modified); under
+	 * FUSE_HANDLE_KILLPRIV_V2 that is the daemon's job, as for write. */
+	lsmfs_cred_init(req, &rc, 0);
+	r = fs_fallocate(req_daemon(req)->fs, &rc.cred, fh, mode, offset, length);
+	lsmfs_cred_done(&rc);
+	if (r == 0)
+		invalidate_if_setid_cleared(req_daemon(req), fh);
 	lsmfs_reply_err(req, "fallocate", ino, r);
 }
 

@@ -106,6 +106,7 @@ struct uring_ent {
 	uint64_t unique;            /* the request being served */
 	bool replied;               /* its answer is in the buffers */
 	bool live;                  /* registered and not torn down */
+	uint32_t cmd;               /* the command in flight: URING_CMD_* */
 	struct fuse_buf job;        /* a request handed to a helper */
 	struct uring_ent *next_job; /* in the helpers' queue */
 	sem_t job_done;
@@ -228,6 +229,7 @@ static void queue_cmd(struct uring_ent *ent, uint32_t op, uint64_t commit_id)
 	struct io_uring_sqe *sqe = (struct io_uring_sqe *)(r->sqes + (size_t)idx * SQE_SIZE);
 	struct uring_cmd_req req = { .commit_id = commit_id, .qid = (uint16_t)ent->th->qid };
 
+	ent->cmd = op;
 	memset(sqe, 0, SQE_SIZE);
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = ent->th->u->fd;
@@ -441,21 +443,41 @@ static void *uring_thread_main(void *arg)
 			struct uring_ent *e = (struct uring_ent *)(uintptr_t)cqe.user_data;
 
 			__atomic_store_n(rg->cq_head, ++head, __ATOMIC_RELEASE);
+			if (cqe.res == -ENOTCONN || cqe.res == -ECANCELED) {
+				e->live = false;   /* torn down: unmount, abort */
+				continue;
+			}
+			if (cqe.res < 0 && e->cmd == URING_CMD_COMMIT_AND_FETCH) {
+				/* The answer was refused (the kernel lost the
+				 * request, or found it in a bad state): the entry
+				 * must go back to the queue, or the CPU's callers
+				 * would wait for an entry that never comes. */
+				fuse_log(FUSE_LOG_ERR, "lsmfs: io_uring queue %u: an answer was refused: %s\n",
+				         th->qid, strerror(-cqe.res));
+				queue_cmd(e, URING_CMD_REGISTER, 0);
+				continue;
+			}
 			if (cqe.res < 0) {
-				/* Torn down (unmount: -ENOTCONN) or refused: then
-				 * the kernel has gone back to /dev/fuse, whose
-				 * workers may watch for requests again. */
-				if (cqe.res != -ENOTCONN && cqe.res != -ECANCELED) {
-					fuse_log(FUSE_LOG_ERR, "lsmfs: io_uring queue %u: the kernel refused an entry: %s\n",
-					         th->qid, strerror(-cqe.res));
+				/* A registration refused.  Before every queue had
+				 * an entry the kernel goes back to /dev/fuse,
+				 * whose workers may watch for requests again;
+				 * later the queue has one entry fewer. */
+				fuse_log(FUSE_LOG_ERR, "lsmfs: io_uring queue %u: the kernel refused an entry: %s\n",
+				         th->qid, strerror(-cqe.res));
+				if (!atomic_load(&u->registered_all))
 					atomic_store(&u->active, false);
-				}
 				e->live = false;
 				continue;
 			}
+			atomic_store(&u->registered_all, true);   /* a request came: the rings are ready */
 			serve(u, e);
 		}
 	}
+	/* Answers queued but not submitted (the session ended while one was
+	 * being served) go out before the ring closes: the work is done, and
+	 * its caller would otherwise get an error when the mount goes. */
+	if (th->ring.fd >= 0 && unsubmitted(&th->ring) > 0)
+		(void)sys_io_uring_enter(th->ring.fd, unsubmitted(&th->ring), 0, 0, NULL);
 	ring_free(&th->ring);
 	return NULL;
 }

@@ -482,7 +482,7 @@ static int file_op(struct fs *fs, const struct op *op, uint64_t ino, uint64_t se
 	if (r < 0)
 		return r;
 	if (op->kind == OP_FALLOC) {
-		r = fs_fallocate(fs, fh, op->mode, op->off, op->len);
+		r = fs_fallocate(fs, NULL, fh, op->mode, op->off, op->len);
 	} else {
 		fill(buf, (size_t)op->len, seed);
 		n = fs_write(fs, NULL, fh, buf, (size_t)op->len, op->off);

@@ -230,26 +230,26 @@ static void test_fs_data_fallocate(void **state)
 	uint8_t buf[5 * 4096], zero[5 * 4096] = { 0 };
 	const int PK = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 
-	assert_int_equal(fs_fallocate(t->fs, o.fh, 0, 0, 100), 0);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, 0, 0, 100), 0);
 	assert_int_equal(stat_of(t->fs, o.ino).st_size, 100);
-	assert_int_equal(fs_fallocate(t->fs, o.fh, FALLOC_FL_KEEP_SIZE, 0, 100000), 0);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, FALLOC_FL_KEEP_SIZE, 0, 100000), 0);
 	assert_int_equal(stat_of(t->fs, o.ino).st_size, 100);
-	assert_int_equal(fs_fallocate(t->fs, o.fh, 0, 0, 50), 0);        /* never shrinks */
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, 0, 0, 50), 0);        /* never shrinks */
 	assert_int_equal(stat_of(t->fs, o.ino).st_size, 100);
 	check_bytes(t, &o, 0, zero, 100);
 	memset(buf, 'p', sizeof(buf));
 	owrite(t, &o, buf, sizeof(buf), 0);
 	/* punch [1000, 3 * 4096 + 10): block 1 and 2 go, edges zeroed */
-	assert_int_equal(fs_fallocate(t->fs, o.fh, PK, 1000, 3 * 4096 + 10 - 1000), 0);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, PK, 1000, 3 * 4096 + 10 - 1000), 0);
 	memset(buf + 1000, 0, 3 * 4096 + 10 - 1000);
 	check_bytes(t, &o, 0, buf, sizeof(buf));
 	assert_int_equal(stat_of(t->fs, o.ino).st_size, 5 * 4096);
 	assert_int_equal(stat_of(t->fs, o.ino).st_blocks, 3 * 8);
 	assert_int_equal(fs_lseek(t->fs, o.fh, 4096, SEEK_DATA), 3 * 4096);
 	/* punch inside one block, and past the end (keeps the size) */
-	assert_int_equal(fs_fallocate(t->fs, o.fh, PK, 4 * 4096 + 5, 10), 0);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, PK, 4 * 4096 + 5, 10), 0);
 	memset(buf + 4 * 4096 + 5, 0, 10);
-	assert_int_equal(fs_fallocate(t->fs, o.fh, PK, 4 * 4096 + 100, 1 << 20), 0);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, PK, 4 * 4096 + 100, 1 << 20), 0);
 	memset(buf + 4 * 4096 + 100, 0, 4096 - 100);
 	check_bytes(t, &o, 0, buf, sizeof(buf));
 	assert_int_equal(stat_of(t->fs, o.ino).st_size, 5 * 4096);
@@ -258,21 +258,21 @@ static void test_fs_data_fallocate(void **state)
 		struct ofile s = ocreate(t, "s");
 
 		owrite(t, &s, "abcdef", 6, 0);
-		assert_int_equal(fs_fallocate(t->fs, s.fh, PK, 1, 2), 0);
+		assert_int_equal(fs_fallocate(t->fs, NULL, s.fh, PK, 1, 2), 0);
 		check_bytes(t, &s, 0, (const uint8_t *)"a\0\0def", 6);
 		fs_release(t->fs, s.fh);
 	}
 	/* errors */
-	assert_int_equal(fs_fallocate(t->fs, o.fh, FALLOC_FL_PUNCH_HOLE, 0, 1), -EOPNOTSUPP);
-	assert_int_equal(fs_fallocate(t->fs, o.fh, FALLOC_FL_ZERO_RANGE, 0, 1), -EOPNOTSUPP);
-	assert_int_equal(fs_fallocate(t->fs, o.fh, 0, -1, 1), -EINVAL);
-	assert_int_equal(fs_fallocate(t->fs, o.fh, 0, 0, 0), -EINVAL);
-	assert_int_equal(fs_fallocate(t->fs, o.fh, 0, (off_t)FS_MAX_FILE_SIZE, 1), -EFBIG);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, FALLOC_FL_PUNCH_HOLE, 0, 1), -EOPNOTSUPP);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, FALLOC_FL_ZERO_RANGE, 0, 1), -EOPNOTSUPP);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, 0, -1, 1), -EINVAL);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, 0, 0, 0), -EINVAL);
+	assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, 0, (off_t)FS_MAX_FILE_SIZE, 1), -EFBIG);
 	{
 		struct fs_file *ro;
 
 		assert_int_equal(fs_open(t->fs, NULL, o.ino, O_RDONLY, &ro), 0);
-		assert_int_equal(fs_fallocate(t->fs, ro, 0, 0, 1), -EBADF);
+		assert_int_equal(fs_fallocate(t->fs, NULL, ro, 0, 0, 1), -EBADF);
 		fs_release(t->fs, ro);
 	}
 	fs_release(t->fs, o.fh);
@@ -370,7 +370,7 @@ static void model_run(struct tfs *t, uint64_t seed)
 				memset(model + ns, 0, size - ns);
 			size = ns;
 		} else {
-			assert_int_equal(fs_fallocate(t->fs, o.fh, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			assert_int_equal(fs_fallocate(t->fs, NULL, o.fh, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			                              (off_t)off, (off_t)len), 0);
 			if (off < size)
 				memset(model + off, 0, (off + len < size ? off + len : size) - off);

@@ -204,7 +204,7 @@ static void test_fs_xattr_caps_killed(void **state)
 	assert_int_equal(fs_write(t->fs, &cred_root, fh, "x", 1, -1), -EINVAL);
 	assert_true(has_caps(t->fs, f));
 	/* fallocate that extends the file */
-	assert_int_equal(fs_fallocate(t->fs, fh, 0, 0, 8192), 0);
+	assert_int_equal(fs_fallocate(t->fs, NULL, fh, 0, 0, 8192), 0);
 	assert_false(has_caps(t->fs, f));
 	assert_int_equal(fs_release(t->fs, fh), 0);
 	/* truncate, and open with O_TRUNC */
