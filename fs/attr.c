@@ -69,13 +69,22 @@ int fs_check_name(const char *name, size_t *ret_len)
 	return 0;
 }
 
-void fs_kill_suid(const struct fs_cred *cred, struct fs_inode_rec *rec)
+/* Linux's rule for what a change of contents or owner clears: S_ISUID, and
+ * S_ISGID only with group execute (without it, S_ISGID marks mandatory
+ * locking, not privilege).  Directories keep theirs. */
+static void clear_setid(struct fs_inode_rec *rec)
 {
-	if (fs_cred_is_root(cred) || S_ISDIR(rec->mode))
+	if (S_ISDIR(rec->mode))
 		return;
 	rec->mode &= ~(uint32_t)S_ISUID;
 	if ((rec->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
 		rec->mode &= ~(uint32_t)S_ISGID;
+}
+
+void fs_kill_suid(const struct fs_cred *cred, struct fs_inode_rec *rec)
+{
+	if (!fs_cred_is_root(cred))
+		clear_setid(rec);
 }
 
 static bool ts_le(struct timespec a, struct timespec b)
@@ -181,11 +190,8 @@ static int set_owner(const struct fs_cred *cred, struct fs_inode_rec *rec, const
 		return -EPERM;   /* even "changing" to the same ids needs the owner */
 	rec->uid = uid;
 	rec->gid = gid;
-	if (!S_ISDIR(rec->mode) && !(to_set & FS_SET_ATTR_MODE)) {
-		rec->mode &= ~(uint32_t)S_ISUID;
-		if ((rec->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-			rec->mode &= ~(uint32_t)S_ISGID;
-	}
+	if (!(to_set & FS_SET_ATTR_MODE))
+		clear_setid(rec);
 	return 0;
 }
 
@@ -282,10 +288,8 @@ int fs_setattr(struct fs *fs, const struct fs_cred *cred, uint64_t ino, const st
 			fs_kill_suid(cred, rec);
 		rec->mtime = t.now;
 	}
-	if ((to_set & FS_SET_ATTR_KILL_SUIDGID) && !S_ISDIR(rec->mode)) {
-		rec->mode &= ~(uint32_t)S_ISUID;
-		if ((rec->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-			rec->mode &= ~(uint32_t)S_ISGID;
+	if (to_set & FS_SET_ATTR_KILL_SUIDGID) {
+		clear_setid(rec);
 		r = fs_kill_caps(&t, ip);
 		if (r < 0)
 			goto out_abort;

@@ -313,12 +313,12 @@ static void serve(struct lsmfs_uring *u, struct uring_ent *ent)
 	char *start;
 
 	ent->unique = ent->hdr->ent.commit_id;
+	ent->replied = false;
 	/* The fixed argument's length is what the total leaves. */
 	arg_len = in->len >= sizeof(*in) + payload ? in->len - sizeof(*in) - payload : SIZE_MAX;
 	if (arg_len > URING_HDR_ROOM || payload > ent->iov[1].iov_len) {
 		fuse_log(FUSE_LOG_ERR, "lsmfs: io_uring request %llu has a bad size (%u bytes, %u in the payload)\n",
 		         (unsigned long long)ent->unique, in->len, payload);
-		ent->replied = false;
 	} else {
 		start = ent->payload - arg_len - sizeof(*in);
 		memcpy(start, in, sizeof(*in));
@@ -326,7 +326,6 @@ static void serve(struct lsmfs_uring *u, struct uring_ent *ent)
 		memset(&buf, 0, sizeof(buf));
 		buf.mem = start;
 		buf.size = in->len;
-		ent->replied = false;
 		if (wants_helper(u, in, ent->hdr->op_in, arg_len)) {
 			ent->job = buf;
 			hand_to_helper(u, ent);
@@ -538,13 +537,6 @@ int lsmfs_uring_start(struct lsmfs_uring *u, struct fuse_session *se, size_t max
 	int r = 0;
 
 	memset(u, 0, sizeof(*u));
-	u->se = se;
-	u->fd = fuse_session_fd(se);
-	pthread_mutex_init(&u->mu, NULL);
-	pthread_cond_init(&u->cv, NULL);
-	pthread_mutex_init(&u->jobs_mu, NULL);
-	pthread_cond_init(&u->jobs_cv, NULL);
-	u->decision = URING_UNDECIDED;
 	if (!kernel_allows() || nq == 0 || nq > 4096)
 		return -EOPNOTSUPP;
 	memset(&sa, 0, sizeof(sa));
@@ -553,11 +545,20 @@ int lsmfs_uring_start(struct lsmfs_uring *u, struct fuse_session *se, size_t max
 	if (sigaction(WAKE_SIGNAL, &sa, NULL) != 0)
 		return -errno;
 	payload_len = (max_payload + 4095) & ~(size_t)4095;
-	u->payload_len = payload_len;
-	u->nthreads = nq * THREADS_PER_QUEUE;
-	u->threads = calloc(u->nthreads, sizeof(*u->threads));
+	u->threads = calloc(nq * THREADS_PER_QUEUE, sizeof(*u->threads));
 	if (!u->threads)
 		return -ENOMEM;
+	/* From here on a failure goes through lsmfs_uring_stop, which frees
+	 * what was made. */
+	u->se = se;
+	u->fd = fuse_session_fd(se);
+	pthread_mutex_init(&u->mu, NULL);
+	pthread_cond_init(&u->cv, NULL);
+	pthread_mutex_init(&u->jobs_mu, NULL);
+	pthread_cond_init(&u->jobs_cv, NULL);
+	u->decision = URING_UNDECIDED;
+	u->payload_len = payload_len;
+	u->nthreads = nq * THREADS_PER_QUEUE;
 	for (unsigned int i = 0; i < u->nthreads; i++) {
 		struct uring_thread *th = &u->threads[i];
 		struct uring_ent *ent = &th->ent;
@@ -672,10 +673,10 @@ void lsmfs_uring_stop(struct lsmfs_uring *u)
 	for (unsigned int i = 0; i < u->nthreads; i++) {
 		struct uring_thread *th = &u->threads[i];
 
-		if (th->ent.mem) {
-			munmap(th->ent.mem, PAYLOAD_ROOM + u->payload_len);
+		if (th->ent.payload)   /* set once the entry was complete */
 			sem_destroy(&th->ent.job_done);
-		}
+		if (th->ent.mem)
+			munmap(th->ent.mem, PAYLOAD_ROOM + u->payload_len);
 		free(th->ent.hdr);
 	}
 	free(u->threads);
